@@ -1,0 +1,1 @@
+"""Data builders: quarter-turn copies of labeled sets, and synthetic handwritten pages."""

@@ -1,0 +1,49 @@
+"""Offline setup for ultralytics, matplotlib and onnxruntime: call `setup()` before importing any of them.
+
+This machine (and many users' machines) cannot reach the internet. Ultralytics otherwise probes DNS on import,
+checks PyPI for updates, sends telemetry, pip-installs missing packages and downloads Arial.ttf from GitHub for
+its plots; matplotlib and onnxruntime write caches into the home folder. Everything here is project-local.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+CACHE_DIR = Path(os.environ.get("DIGITDET_CACHE", PROJECT_ROOT / ".cache"))
+FONTS = ("Arial.ttf", "Arial.Unicode.ttf")  # the fonts ultralytics' plots and annotators ask for
+
+
+def setup() -> Path:
+    """Make ultralytics, matplotlib and onnxruntime run with no network access. Idempotent; returns the cache dir."""
+    config_dir = CACHE_DIR / "ultralytics"
+    os.environ["YOLO_OFFLINE"] = "1"  # no DNS probes, PyPI update checks, telemetry or Sentry
+    os.environ["YOLO_AUTOINSTALL"] = "0"  # never pip-install a missing requirement mid-run
+    os.environ["YOLO_CONFIG_DIR"] = str(config_dir)
+    os.environ.setdefault("MPLCONFIGDIR", str(CACHE_DIR / "matplotlib"))
+    os.environ.setdefault("XDG_CACHE_HOME", str(CACHE_DIR / "xdg"))
+    os.environ.setdefault("TORCH_HOME", str(CACHE_DIR / "torch"))
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("MPLBACKEND", "Agg")  # no display here, and scripts only write PNGs
+    install_fonts(config_dir / "Ultralytics")
+    return CACHE_DIR
+
+
+def install_fonts(folder: Path) -> None:
+    """Put matplotlib's DejaVuSans where ultralytics looks for Arial, so it never downloads a font."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in FONTS:
+        if not (folder / name).exists():
+            import matplotlib  # only its bundled font file is needed
+
+            source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
+            temporary = folder / f".{name}.{os.getpid()}"
+            shutil.copyfile(source, temporary)
+            temporary.replace(folder / name)  # atomic, so parallel test workers never see half a font
+
+
+def project_path(path: str | Path) -> Path:
+    """An absolute path; ultralytics resolves relative ones against its own settings, not the current folder."""
+    return Path(path).expanduser().resolve()
