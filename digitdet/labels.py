@@ -166,6 +166,8 @@ def parse_line(text: str, n_classes: int) -> Label:
     if not 0 <= class_id < n_classes:
         raise ValueError(f"class id {class_id} is outside names (0..{n_classes - 1})")
     if len(values) == 4:
+        if values[2] <= 0 or values[3] <= 0:  # checked before corners are made, which would hide the sign
+            raise ValueError(f"box has zero or negative size: {text.strip()!r}")
         label = Label.from_box(class_id, *values)
     elif len(values) >= 6 and len(values) % 2 == 0:
         label = Label(class_id, np.array(values, dtype=np.float64).reshape(-1, 2))
