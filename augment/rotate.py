@@ -36,6 +36,7 @@ ANGLES = (0, 90, 180, 270)
 CV2_TURNS = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 EXIF_ORIENTATION = 0x0112
 MANIFEST_FIELDS = ("split", "source_image", "angle", "output_image")
+MIN_JOBS_PER_WORKER = 32  # starting a worker process costs about as much as rotating this many images
 
 
 def rotate_points(points: np.ndarray, angle: int) -> np.ndarray:
@@ -132,6 +133,7 @@ def worker_init() -> None:
 
 def run_jobs(jobs: list[Job], workers: int, progress: bool) -> list[tuple]:
     bar = dict(total=len(jobs), desc="rotating", unit="img", disable=not progress)
+    workers = min(workers, len(jobs) // MIN_JOBS_PER_WORKER)
     if workers <= 1:
         return [row for job in tqdm(jobs, **bar) for row in write_rotations(job)]
     # spawn, not fork: the caller may already hold torch's thread pools, which do not survive a fork

@@ -1,0 +1,293 @@
+"""Train yolov8n to box and classify handwritten digits, or fine-tune the shipped model on any YOLO/Roboflow export.
+
+Usage:
+    python train.py                                          # data.yaml; weights/yolov8n.pt if present, else scratch
+    python train.py --weights weights/yolov8n.pt --freeze 10 # transfer learning from COCO-pretrained yolov8n
+    python train.py --data path/to/export/data.yaml --weights weights/best.pt --epochs 30 --export
+                                                             # fine-tune on your own labeled set and ship the result
+    python train.py --name digits --resume                   # continue the interrupted run runs/digits
+    python train.py --device 0,1,2,3 --batch 64              # four GPUs (ultralytics' DDP)
+
+What happens:
+  1. The dataset is validated (digitdet.labels: every bad image or label line is listed with its file and line).
+  2. Classes are matched to digits by name ('0'..'9', in any order, list or dict); when the export's order is not
+     0..9 its labels are rewritten in a derived copy so that class i is digit i. A class that is not a digit is an
+     error, unless --allow-other-classes keeps it as class 10, 11, ...
+  3. The train split is expanded into 0/90/180/270-degree copies (augment.rotate); --no-rotate skips this.
+     Derived copies live in .cache/datasets/, keyed on a fingerprint of the source files (paths, sizes, times),
+     and are reused until the source changes. Delete that folder at any time to reclaim the space.
+  4. Ultralytics trains with its own progress bars and per-epoch lines; fliplr and flipud are always 0 because a
+     mirrored digit is not a digit. Each run goes to runs/<name>/ (weights/best.pt, weights/last.pt, results.csv,
+     PR/F1 curves, confusion matrices); an existing name gets a number appended (digits2, digits3, ...).
+  5. --export copies best.pt to weights/best.pt with weights/best.json: where it came from and how well it did.
+
+Without --weights and without weights/yolov8n.pt the model is built from yolov8n.yaml and trains from scratch
+(nothing is downloaded: put a pretrained yolov8n.pt in weights/ for transfer learning).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shlex
+import shutil
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+from digitdet import runtime
+
+runtime.setup()  # before ultralytics is imported: no network, project-local config and fonts
+
+from ultralytics import YOLO  # noqa: E402
+from ultralytics.utils import LOGGER  # noqa: E402
+
+from augment import rotate as rotation  # noqa: E402
+from digitdet.atomic import build_into  # noqa: E402
+from digitdet.labels import (DatasetError, Dataset, label_path, load_dataset, require_valid,  # noqa: E402
+                             write_data_yaml)
+
+ROOT = runtime.PROJECT_ROOT
+DEFAULT_DATA = ROOT / "data.yaml"
+PRETRAINED = ROOT / "weights" / "yolov8n.pt"  # COCO-pretrained yolov8n, placed by hand (no downloads here)
+SCRATCH = "yolov8n.yaml"  # the architecture ultralytics builds when there are no weights to start from
+SHIPPED = ROOT / "weights"  # where --export puts best.pt and best.json
+DERIVED_DIR = runtime.CACHE_DIR / "datasets"  # rotated / relabeled copies of source datasets
+DERIVATION_VERSION = 1  # bump when the derived layout changes, so old copies are not reused
+DIGITS = [str(d) for d in range(10)]
+
+# Training hyperparameters that differ from ultralytics' defaults (ultralytics/cfg/default.yaml), and why.
+# Everything else is ultralytics' default on purpose. In particular degrees stays 0: orientation variety comes from
+# the exact quarter turns of augment.rotate, and free angles would loosen boxes (a turned box's box is larger).
+DIGIT_SAFE = {
+    "fliplr": 0.0,  # default 0.5: a mirrored 2, 3, 4, 5, 6, 7 or 9 is not a digit, and teaches wrong shapes
+    "flipud": 0.0,  # already the default; pinned, as mirrored digits must never be trained on whatever the default
+}
+
+
+def digit_classes(names: list[str], yaml_path: Path, allow_other_classes: bool = False) -> tuple[list[str], dict]:
+    """The class names to train with ('0'..'9', then any other classes) and the map source id -> training id."""
+    names = [str(n).strip() for n in names]
+    if repeated := sorted(n for n, count in Counter(names).items() if count > 1):
+        raise DatasetError(f"{yaml_path}: class names {repeated} appear more than once in 'names'")
+    others = [n for n in names if n not in DIGITS]
+    if others and not allow_other_classes:
+        raise DatasetError(f"{yaml_path}: class names {others} are not digits ('0' to '9'); rename them in "
+                           f"'names', or pass --allow-other-classes to train them as classes 10, 11, ...")
+    trained = DIGITS + others
+    return trained, {i: trained.index(n) for i, n in enumerate(names)}
+
+
+def fingerprint(dataset: Dataset, *settings) -> str:
+    """A short hash of the data.yaml, every image and label file (path, size, mtime) and the derivation settings."""
+    digest = hashlib.sha256(repr((DERIVATION_VERSION, settings)).encode() + dataset.yaml_path.read_bytes())
+    for split in sorted(dataset.splits):
+        for image in dataset.images(split):
+            for path in (image, label_path(image)):
+                stat = path.stat() if path.exists() else None
+                digest.update(f"{split}|{path}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}\n".encode())
+    return digest.hexdigest()[:16]
+
+
+def relabel(root: Path, mapping: dict[int, int]) -> None:
+    """Rewrite the class id of every label line under root/labels (boxes and polygons alike)."""
+    for path in (root / "labels").rglob("*.txt"):
+        lines = [line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip()]
+        path.write_text("".join(f"{mapping[int(cls)]} {rest}\n" for cls, rest in lines))
+
+
+def write_copy(dataset: Dataset, building: Path, out: Path, names: list[str], mapping: dict, rotate: bool,
+               workers: int) -> None:
+    """A copy in ultralytics' layout: train turned 4 ways (or copied as is), val/test copied, classes renumbered."""
+    angles = rotation.ANGLES if rotate else (0,)
+    rotation.run(dataset.yaml_path, building, splits=("train",), angles=angles, workers=workers, overwrite=True)
+    relabel(building, mapping)
+    splits = {split: f"images/{split}" for split in dataset.splits}
+    write_data_yaml(building / "data.yaml", out, names, splits, source=str(dataset.yaml_path), rotated=rotate)
+
+
+def write_pointer(dataset: Dataset, building: Path, names: list[str]) -> None:
+    """Only a data.yaml with absolute paths to the source's folders (no rotation, no renumbering needed)."""
+    require_valid(dataset)
+    splits = {split: [str(p) for p in sources] for split, sources in dataset.splits.items()}
+    write_data_yaml(building / "data.yaml", dataset.root, names, splits, source=str(dataset.yaml_path), rotated=False)
+
+
+def prepare_data(data: str | Path, rotate: bool = True, allow_other_classes: bool = False, workers: int = 1) -> Path:
+    """Validate a dataset and return the data.yaml to train on: absolute paths, classes '0'..'9' (+ others)."""
+    dataset = load_dataset(data)
+    if "val" not in dataset.splits:
+        raise DatasetError(f"{dataset.yaml_path}: no 'val' split; training measures the model on it every epoch")
+    names, mapping = digit_classes(dataset.names, dataset.yaml_path, allow_other_classes)
+    renumber = any(old != new for old, new in mapping.items())
+    out = DERIVED_DIR / f"{dataset.root.name}-{fingerprint(dataset, rotate, names, mapping)}"
+    if (out / "data.yaml").exists():
+        LOGGER.info(f"train.py: reusing {out} (source unchanged)")
+        return out / "data.yaml"
+    with build_into(out) as building:
+        if rotate or renumber:
+            write_copy(dataset, building, out, names, mapping, rotate, workers)
+        else:
+            write_pointer(dataset, building, names)
+    LOGGER.info(f"train.py: training data in {out}" + (" (train split turned 0/90/180/270)" if rotate else ""))
+    return out / "data.yaml"
+
+
+def start_weights(weights: str | Path | None) -> str:
+    """The model to start from: the given .pt (or model .yaml), else weights/yolov8n.pt, else yolov8n.yaml."""
+    if weights:
+        path = Path(weights)
+        if path.suffix == ".yaml":  # an architecture: ultralytics builds it untrained
+            return str(weights)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: weights not found (nothing is downloaded; give the path of a .pt file)")
+        return str(path.resolve())
+    if PRETRAINED.is_file():
+        return str(PRETRAINED)
+    LOGGER.warning(f"train.py: no pretrained weights ({PRETRAINED} is absent and --weights was not given): "
+                   f"building {SCRATCH} and training FROM SCRATCH, which needs far more data and epochs. "
+                   f"For transfer learning put yolov8n.pt in weights/ or pass --weights.")
+    return SCRATCH
+
+
+def resume_model(run_dir: Path) -> YOLO:
+    """The interrupted run's last.pt, refused when that run has finished (ultralytics would start anew)."""
+    last = run_dir / "weights" / "last.pt"
+    if not last.is_file():
+        raise FileNotFoundError(f"{last}: no checkpoint to resume (check --name and --project)")
+    model = YOLO(str(last))
+    if model.ckpt.get("optimizer") is None:
+        raise ValueError(f"{run_dir}: this run finished; start a new one (e.g. --weights {run_dir}/weights/best.pt)")
+    return model
+
+
+def final_metrics(results) -> dict[str, float]:
+    """The validation metrics of best.pt after training (DetMetrics here, a dict from a DDP run's checkpoint)."""
+    values = getattr(results, "results_dict", results) or {}
+    return {key: round(float(value), 5) for key, value in values.items()}
+
+
+def provenance(model: YOLO, started: float, results) -> dict:
+    """Where a trained model came from and how well it did, for weights/best.json."""
+    args = model.trainer.args
+    trained_on = yaml.safe_load(Path(args.data).read_text())  # the derived data.yaml names its source
+    return {
+        "data": trained_on["source"],
+        "trained_on": str(args.data),
+        "rotate": trained_on["rotated"],
+        "weights": str(args.model),
+        "command": shlex.join([Path(sys.executable).name, *sys.argv]),
+        "run": str(model.trainer.save_dir),
+        "epochs": args.epochs,
+        "imgsz": args.imgsz,
+        "batch": args.batch,
+        "device": str(model.trainer.device),
+        "names": list(model.names.values()),
+        "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "duration_s": round(time.time() - started, 1),
+        "metrics": final_metrics(results),
+    }
+
+
+def export_weights(run_dir: Path, folder: Path, record: dict) -> Path:
+    """Copy best.pt into `folder` with best.json beside it; each file is written aside and renamed into place."""
+    folder.mkdir(parents=True, exist_ok=True)
+    partial = folder / ".best.pt.partial"
+    shutil.copyfile(run_dir / "weights" / "best.pt", partial)
+    partial.replace(folder / "best.pt")
+    partial = folder / ".best.json.partial"
+    partial.write_text(json.dumps(record, indent=2) + "\n")
+    partial.replace(folder / "best.json")
+    LOGGER.info(f"train.py: exported {folder / 'best.pt'} with provenance {folder / 'best.json'}")
+    return folder / "best.pt"
+
+
+def train_options(data_yaml: Path, overrides: dict, **options) -> dict:
+    """ultralytics' train() arguments: ours, the caller's extra ones, and the digit-safe flips last."""
+    if flips := {k: v for k, v in overrides.items() if k in DIGIT_SAFE and v != DIGIT_SAFE[k]}:
+        raise ValueError(f"{flips}: a mirrored digit is not a digit; these stay {DIGIT_SAFE}")
+    return {"data": str(data_yaml), **options, **overrides, **DIGIT_SAFE}
+
+
+def run(data: str | Path = DEFAULT_DATA, weights: str | Path | None = None, epochs: int = 100, imgsz: int = 640,
+        batch: int = 16, workers: int = 8, device: str | None = None, freeze: int | None = None, rotate: bool = True,
+        resume: bool = False, name: str = "digits", project: str | Path = ROOT / "runs",
+        export: bool | str | Path = False, allow_other_classes: bool = False, **overrides) -> Path:
+    """Train (or fine-tune) yolov8n on a digit dataset and return the run folder.
+
+    Args:
+        data: the dataset's data.yaml (YOLO or Roboflow layout, box or polygon labels).
+        weights: .pt to start from (pretrained yolov8n.pt, or our weights/best.pt to fine-tune);
+            None: weights/yolov8n.pt when present, else yolov8n.yaml from scratch (with a warning).
+        epochs, imgsz, batch: as in ultralytics (batch -1: as large as the GPU memory allows).
+        workers: dataloader worker processes on a GPU (ultralytics loads in-process on the CPU); also the
+            processes that write the rotated copies.
+        device: "cpu", "0", or "0,1,2,3" (DDP); None: the first GPU if there is one, else the CPU.
+        freeze: freeze the first N layers (transfer learning on a small set: 10 keeps the whole backbone).
+        rotate: expand the train split into 0/90/180/270-degree copies first.
+        resume: continue the interrupted run project/name from its last.pt (other settings come from the run).
+        name, project: the run goes to project/name (a number is appended when that exists, unless resuming).
+        export: True: copy best.pt and its provenance best.json to weights/; a path: to that folder.
+        allow_other_classes: keep non-digit classes (as 10, 11, ...) instead of refusing the dataset.
+        overrides: further ultralytics train arguments (e.g. lr0=0.002, patience=20, plots=False).
+    """
+    project, started = runtime.project_path(project), time.time()
+    if resume:
+        model = resume_model(project / name)
+        results = model.train(resume=True, workers=workers, **({"device": device} if device is not None else {}))
+    else:
+        start = start_weights(weights)  # before the data, so a wrong path fails at once
+        data_yaml = prepare_data(data, rotate, allow_other_classes, max(1, min(workers, os.cpu_count() or 1)))
+        model = YOLO(start)
+        results = model.train(**train_options(data_yaml, overrides, epochs=epochs, imgsz=imgsz, batch=batch,
+                                              workers=workers, device=device, freeze=freeze, project=str(project),
+                                              name=name))
+    run_dir = Path(model.trainer.save_dir)
+    if export:
+        export_weights(run_dir, SHIPPED if export is True else Path(export),
+                       provenance(model, started, results))
+    return run_dir
+
+
+def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python train.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset data.yaml (default: %(default)s)")
+    parser.add_argument("--weights", help="start weights .pt (default: weights/yolov8n.pt, else yolov8n.yaml)")
+    parser.add_argument("--epochs", type=int, default=100, help="training epochs (default: %(default)s)")
+    parser.add_argument("--imgsz", type=int, default=640, help="training image size in pixels (default: %(default)s)")
+    parser.add_argument("--batch", type=int, default=16, help="batch size; -1 fills the GPU (default: %(default)s)")
+    parser.add_argument("--workers", type=int, default=8,
+                        help="dataloader workers on a GPU; the CPU loads in-process (default: %(default)s)")
+    parser.add_argument("--device", help="cpu, 0, or 0,1,2,3 (default: first GPU if any, else cpu)")
+    parser.add_argument("--freeze", type=int, help="freeze the first N layers (10: the backbone)")
+    parser.add_argument("--no-rotate", dest="rotate", action="store_false",
+                        help="train on the split as it is, without 0/90/180/270-degree copies")
+    parser.add_argument("--resume", action="store_true", help="continue the interrupted run runs/<name>")
+    parser.add_argument("--name", default="digits", help="run name: runs/<name>/ (default: %(default)s)")
+    parser.add_argument("--project", type=Path, default=ROOT / "runs", help="folder of runs (default: runs/)")
+    parser.add_argument("--export", nargs="?", const=True, default=False, metavar="DIR",
+                        help="copy best.pt and best.json (provenance) to weights/, or to DIR")
+    parser.add_argument("--allow-other-classes", action="store_true",
+                        help="train classes that are not digits as 10, 11, ... instead of refusing the dataset")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opt = parse_opt(argv)
+    try:
+        run_dir = run(**vars(opt))
+    except (DatasetError, FileNotFoundError, FileExistsError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(f"run folder: {run_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
