@@ -1,8 +1,9 @@
-"""Offline setup for ultralytics, matplotlib and onnxruntime: call `setup()` before importing any of them.
+"""Offline setup for ultralytics, matplotlib, onnxruntime and Gradio: call `setup()` before importing any of them.
 
 This machine (and many users' machines) cannot reach the internet. Ultralytics otherwise probes DNS on import,
 checks PyPI for updates, sends telemetry, pip-installs missing packages and downloads Arial.ttf from GitHub for
-its plots; matplotlib and onnxruntime write caches into the home folder. Everything here is project-local.
+its plots; matplotlib and onnxruntime write caches into the home folder; Gradio sends telemetry to api.gradio.app,
+asks it for a newer version and keeps uploads in /tmp. Everything here is project-local.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ def setup() -> Path:
     os.environ.setdefault("TORCH_HOME", str(CACHE_DIR / "torch"))
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("MPLBACKEND", "Agg")  # no display here, and scripts only write PNGs
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # no telemetry and no version check against api.gradio.app
+    os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+    os.environ.setdefault("GRADIO_TEMP_DIR", str(CACHE_DIR / "gradio"))  # the web app's uploads and results
+    os.environ["NO_ALBUMENTATIONS_UPDATE"] = "1"  # albumentations asks PyPI for a newer version on every import
     install_fonts(config_dir / "Ultralytics")
     return CACHE_DIR
 

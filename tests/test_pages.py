@@ -1,0 +1,227 @@
+"""Page builder: tight boxes around each digit's ink, labels that agree with the sidecars, disjoint splits, a seed
+that fixes every byte, and photo effects that move boxes with the ink."""
+
+import json
+import shutil
+
+import albumentations as A
+import cv2
+import numpy as np
+import pytest
+
+from augment import pages, photo
+from digitdet import mnist
+from digitdet.labels import load_dataset, label_path, numbers_path, read_labels, require_valid
+
+SPLIT_SOURCES = {"train": ("train", 0, 50_000), "val": ("train", 50_000, 60_000), "test": ("test", 0, 10_000)}
+
+
+@pytest.fixture(scope="module")
+def pools(mnist_dir):
+    return mnist.load_pools(mnist_dir)
+
+
+@pytest.fixture(scope="module")
+def layouts(pools):
+    """Planned 640 x 640 pages, before rendering."""
+    return [pages.plan_page(pages.page_rng(7, "train", i), pools["train"], 640) for i in range(40)]
+
+
+def all_digits(layout):
+    return [d for n in layout.numbers for d in n.digits]
+
+
+def page_files(yaml_path):
+    dataset = load_dataset(yaml_path)
+    return [(split, image) for split in dataset.splits for image in dataset.images(split)]
+
+
+def test_tiny_pages_form_a_valid_dataset(tiny_pages):
+    dataset = load_dataset(tiny_pages)
+    summaries = require_valid(dataset)
+    assert dataset.root == tiny_pages.parent and dataset.names == [str(d) for d in range(10)]
+    assert {split: s.images for split, s in summaries.items()} == {"train": 12, "val": 4, "test": 4}
+    assert sum(s.boxes for s in summaries.values()) > 100
+    for _, image in page_files(tiny_pages):
+        assert cv2.imread(str(image)).shape == (320, 320, 3)
+        assert numbers_path(image).is_file()
+
+
+def test_sidecars_agree_with_labels(tiny_pages):
+    for _, image in page_files(tiny_pages):
+        record = json.loads(numbers_path(image).read_text())
+        assert (record["image"], record["width"], record["height"]) == (image.name, 320, 320)
+        labels = read_labels(label_path(image), 10)
+        digit_boxes = np.array([b for n in record["numbers"] for b in n["digit_boxes"]]).reshape(-1, 4)
+        assert "".join(n["digits"] for n in record["numbers"]) == "".join(str(label.cls) for label in labels)
+        label_boxes = np.array([[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2] for cx, cy, w, h in
+                                (label.box for label in labels)]).reshape(-1, 4) * 320
+        np.testing.assert_allclose(label_boxes, digit_boxes, atol=0.006)  # the sidecar rounds to 0.01 px
+        assert (digit_boxes >= 0).all() and (digit_boxes <= 320).all()
+        assert (digit_boxes[:, 2:] > digit_boxes[:, :2]).all()
+        for number in record["numbers"]:
+            boxes = np.array(number["digit_boxes"])
+            assert len(number["digits"]) == len(boxes) == len(number["mnist"])
+            assert number["box"] == [*boxes[:, :2].min(axis=0), *boxes[:, 2:].max(axis=0)]
+
+
+def test_splits_use_disjoint_mnist_digits(tiny_pages):
+    used = {}
+    for split, image in page_files(tiny_pages):
+        record = json.loads(numbers_path(image).read_text())
+        used.setdefault(split, set()).update(s for n in record["numbers"] for s in n["mnist"])
+    for split, sources in used.items():
+        source, start, stop = SPLIT_SOURCES[split]
+        assert sources and all(s.split(":")[0] == source and start <= int(s.split(":")[1]) < stop for s in sources)
+
+
+def test_same_seed_same_files_with_any_workers(tiny_pages, tmp_path, mnist_dir, monkeypatch):
+    monkeypatch.setattr(pages, "CHUNK", 5)  # other chunks than tiny_pages', spread over two processes
+    monkeypatch.setattr(pages, "MIN_PAGES_PER_WORKER", 1)
+    again = pages.run(mnist_dir, tmp_path / "again", counts={"train": 12, "val": 4, "test": 4}, size=320, seed=0,
+                      workers=2, progress=False)
+    other = pages.run(mnist_dir, tmp_path / "other", counts={"train": 2}, size=320, seed=1, workers=1,
+                      progress=False)
+    first = sorted(p.relative_to(tiny_pages.parent) for p in tiny_pages.parent.rglob("*") if p.is_file())
+    assert first == sorted(p.relative_to(again.parent) for p in again.parent.rglob("*") if p.is_file())
+    for relative in first:
+        if relative.name != "data.yaml":  # it names its own folder
+            assert (tiny_pages.parent / relative).read_bytes() == (again.parent / relative).read_bytes(), relative
+    image = "images/train/000000.jpg"
+    assert (tiny_pages.parent / image).read_bytes() != (other.parent / image).read_bytes()
+
+
+def test_digit_boxes_are_tight_and_contain_everything_the_digit_draws(layouts):
+    checked = 0
+    for layout in layouts[:8]:
+        page = pages.render(layout).astype(int)
+        for number in layout.numbers[:8]:  # each check renders the page again: a sample of each page's digits
+            for digit in number.digits[:2]:
+                kept = [pages.Number([d for d in n.digits if d is not digit], n.ink) for n in layout.numbers]
+                without = pages.render(pages.Layout(**{**vars(layout), "numbers": kept})).astype(int)
+                changed = np.argwhere((page != without).any(axis=2))
+                (y1, x1), (y2, x2) = changed.min(axis=0), changed.max(axis=0) + 1
+                assert (x1, y1, x2, y2) == digit.box  # nothing drawn outside the box, and its edges are drawn on
+                ink = digit.ink
+                assert ink[0].any() and ink[-1].any() and ink[:, 0].any() and ink[:, -1].any()  # each edge touches ink
+                assert (page != without)[digit.y: digit.y + ink.shape[0], digit.x: digit.x + ink.shape[1]][ink].all()
+                points = photo.outline(ink, digit.x, digit.y)
+                assert photo.outline_box(points).tolist() == list(digit.box)
+                checked += 1
+    assert checked > 40
+
+
+def test_ink_is_dark_on_light_paper(layouts):
+    for layout in layouts[:6]:
+        grey = pages.render(layout).astype(float).mean(axis=2)
+        paper = np.median(grey)
+        assert paper > 150
+        for digit in all_digits(layout):
+            x1, y1, x2, y2 = digit.box
+            assert grey[y1:y2, x1:x2][digit.ink].mean() < paper - 30
+
+
+def test_page_contents_vary_like_handwriting(layouts):
+    digits = [d for layout in layouts for d in all_digits(layout)]
+    heights = np.array([d.coverage.shape[0] for d in digits])
+    assert 9 <= heights.min() < 20 and 80 < heights.max() <= 150  # about 12 to 120 pixels on a 640 page
+    lengths = {len(n.digits) for layout in layouts for n in layout.numbers}
+    assert lengths == set(range(1, 9))
+    touching = [a for layout in layouts for n in layout.numbers for a, b in zip(n.digits, n.digits[1:])
+                if a.box[2] >= b.box[0]]
+    assert touching
+    assert sum(bool(layout.texts) for layout in layouts) > 5 and sum(bool(layout.rules) for layout in layouts) > 5
+    assert sum(bool(layout.strokes) for layout in layouts) > 5
+    assert len({d.cls for d in digits}) == 10
+
+
+def test_blank_pages_have_no_digits(monkeypatch, pools):
+    monkeypatch.setattr(pages, "BLANK_PAGES", 1.0)
+    image, numbers, boxes = pages.make_page(pages.page_rng(0, "test", 0), pools["test"], 320)
+    assert numbers == [] and boxes == [] and image.shape == (320, 320, 3)
+    assert pages.page_record("000000.jpg", 320, numbers, boxes)["numbers"] == []
+
+
+def make_number(x, y, width=20, height=30):
+    digit = pages.Digit(1, "train:0", x, y, np.ones((height, width), np.float32), 1.0)
+    return pages.Number([digit], pages.INKS[0])
+
+
+def test_reading_order_is_by_line_then_left_to_right():
+    line_1 = [make_number(300, 100), make_number(50, 106), make_number(180, 95)]
+    line_2 = [make_number(250, 160), make_number(20, 152, height=40)]
+    order = pages.reading_order(line_2 + line_1)
+    assert [(n.box[0], n.box[1]) for n in order] == [(50, 106), (180, 95), (300, 100), (20, 152), (250, 160)]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_photo_geometry_moves_boxes_with_the_ink(layouts, seed):
+    layout = layouts[seed]
+    image = pages.render(layout)
+    digits = all_digits(layout)[:30]
+    masks = []
+    for digit in digits:
+        mask = np.zeros(image.shape[:2], np.uint8)
+        x1, y1, x2, y2 = digit.box
+        mask[y1:y2, x1:x2] = digit.ink
+        masks.append(mask)
+    transforms = photo.geometry()
+    for transform in transforms:
+        transform.p = 1.0
+    camera = A.Compose(transforms, keypoint_params=photo.KEYPOINTS, seed=seed)
+    outlines = [photo.outline(d.ink, d.x, d.y) for d in digits]
+    result = camera(image=image, masks=masks, keypoints=np.concatenate(outlines))
+    moved = np.split(np.asarray(result["keypoints"]), np.cumsum([len(o) for o in outlines])[:-1])
+    for points, mask, digit in zip(moved, result["masks"], digits):
+        ys, xs = np.nonzero(mask)
+        ink_box = np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1])
+        box = photo.outline_box(points)
+        assert np.abs(box - ink_box).max() <= 1.0, (digit.box, box, ink_box)
+
+
+def test_photograph_keeps_boxes_inside_and_is_repeatable(layouts):
+    layout = layouts[0]
+    image = pages.render(layout)
+    outlines = [photo.outline(d.ink, d.x, d.y) for d in all_digits(layout)]
+    first, boxes = photo.photograph(image, outlines, seed=3)
+    second, boxes_again = photo.photograph(image, outlines, seed=3)
+    assert np.array_equal(first, second) and np.array_equal(np.array(boxes), np.array(boxes_again))
+    assert len(boxes) == len(outlines) and first.shape == image.shape
+    boxes = np.array(boxes)
+    assert (boxes >= 0).all() and (boxes <= 640).all() and (boxes[:, 2:] > boxes[:, :2]).all()
+    assert not any("Flip" in type(t).__name__ for t in photo.pipeline().transforms)
+
+
+def test_photograph_keeps_digits_at_the_edge_in_the_photo():
+    image = np.full((200, 200, 3), 230, np.uint8)
+    corner = photo.outline(np.ones((30, 30), bool), 0, 0)
+    for seed in range(5):
+        _, (box,) = photo.photograph(image, [corner], seed)
+        assert box.min() >= 0 and photo.area(box) >= 0.75 * 30 * 30
+    with pytest.raises(ValueError, match="leave a 200 x 200 photo"):
+        photo.photograph(image, [corner - 100], 0)
+
+
+def test_cli_writes_pages_and_a_preview(tmp_path, mnist_dir):
+    out, preview = tmp_path / "pages", tmp_path / "look.png"
+    args = ["--mnist", str(mnist_dir), "--out", str(out), "--train", "5", "--val", "0", "--test", "0", "--size",
+            "160", "--workers", "1", "--preview", str(preview)]
+    assert pages.main(args) == 0
+    assert len(list((out / "images" / "train").glob("*.jpg"))) == 5 and not (out / "images" / "val").exists()
+    assert cv2.imread(str(preview)).shape == (2 * 400, 4 * 400, 3)  # 5 pages: two rows of four tiles
+    assert pages.main(args) == 1  # the folder exists and --overwrite was not given
+    assert len(list((out / "images" / "train").glob("*.jpg"))) == 5
+
+
+def test_bad_mnist_folder_is_named_and_nothing_is_written(tmp_path):
+    with pytest.raises(mnist.MnistError, match="train-images-idx3-ubyte.gz: MNIST file not found"):
+        pages.run(tmp_path / "empty", tmp_path / "pages", counts={"train": 2}, progress=False)
+    assert not (tmp_path / "pages").exists()
+
+
+def test_output_never_replaces_the_mnist_folder(tmp_path, mnist_dir):
+    source = tmp_path / "data" / "mnist"
+    shutil.copytree(mnist_dir, source)
+    with pytest.raises(ValueError, match="would contain the source"):
+        pages.run(source, tmp_path / "data", counts={"train": 1}, overwrite=True, progress=False)
+    assert sorted(p.name for p in source.iterdir()) == sorted(p.name for p in mnist_dir.iterdir())
