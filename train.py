@@ -260,6 +260,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="dataset data.yaml (default: %(default)s)")
     parser.add_argument("--weights", help="start weights .pt (default: weights/yolov8n.pt, else yolov8n.yaml)")
     parser.add_argument("--epochs", type=int, default=100, help="training epochs (default: %(default)s)")
+    parser.add_argument("--time", type=float, help="train for this many hours instead of --epochs (schedule fitted)")
     parser.add_argument("--imgsz", type=int, default=640, help="training image size in pixels (default: %(default)s)")
     parser.add_argument("--batch", type=int, default=16, help="batch size; -1 fills the GPU (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=8,

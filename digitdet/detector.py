@@ -1,0 +1,354 @@
+"""Run a YOLOv8 digit model on images: PyTorch or ONNX Runtime, batched, tiled when digits would be too small.
+
+Both backends only produce the model's raw output, (batch, 4 + classes, anchors): box centres and sizes in input
+pixels and one sigmoid score per class. Letterboxing, class-aware NMS (torchvision's batched_nms, as ultralytics
+does) and the mapping back to the original pixels happen here, once for both, which also keeps every class score:
+each digit comes with its top-3 classes, not only the best one that ultralytics' NMS keeps.
+
+Tiling: a model finds digits down to about MIN_INPUT_DIGIT pixels tall at its input. An image shrunk to the input
+size by more than SMALLEST_DIGIT / MIN_INPUT_DIGIT would lose digits SMALLEST_DIGIT pixels tall, so such images
+are also run as overlapping tiles of TILE_SHRINK x imgsz pixels, beside the whole-image pass that finds the
+digits too large for a tile. A tile's detections that touch one of its inner edges are cut digits and dropped
+(the overlap shows them whole in a neighbour); the rest are merged greedily by intersection over the smaller box.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torchvision
+
+from digitdet.runtime import PROJECT_ROOT
+
+DEFAULT_WEIGHTS = PROJECT_ROOT / "weights" / "best.pt"
+PAD_VALUE = 114  # ultralytics' letterbox grey, which the model was trained with
+MAX_NMS = 30000  # boxes into NMS at most, as ultralytics
+TOP_K = 3
+
+SMALLEST_DIGIT = 40  # digits this tall (original pixels) must be found in any image, however large
+MIN_INPUT_DIGIT = 16  # below this height at the model's input (twice the finest stride, 8) digits are missed
+TILE_SHRINK = 2  # tiles of 2 x imgsz pixels: a SMALLEST_DIGIT digit is 20 pixels at the input
+TILE_OVERLAP = 0.25  # of the tile side: digits up to this size are whole in some tile
+EDGE_MARGIN = 0.02  # of the tile side: a box this close to an inner tile edge is a cut digit
+MERGE_IOS = 0.5  # intersection over the smaller box above which two detections from different passes are one
+
+
+class ModelError(ValueError):
+    """A model file that cannot be used; the message names the file and says what to do."""
+
+
+@dataclass
+class Detections:
+    """One image's digits, in its original pixels, most confident first."""
+
+    boxes: np.ndarray  # (N, 4) float32 x1, y1, x2, y2
+    confidences: np.ndarray  # (N,) float32: the best class's score
+    classes: np.ndarray  # (N,) int64
+    top_classes: np.ndarray  # (N, 3) int64, best first
+    top_scores: np.ndarray  # (N, 3) float32: per-class sigmoid scores (independent; they need not sum to 1)
+    windows: int = 1  # model runs for this image (1 whole image + the tiles)
+    seconds: float = 0.0  # this image's share of preprocessing, inference and postprocessing
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+
+@dataclass(frozen=True)
+class Window:
+    """A region of an image that is run through the model, in the image's pixels."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+    whole: bool = False  # the whole image: its edges are the image's, so nothing is cut there
+
+    def inner_edges(self, width: int, height: int) -> tuple[bool, bool, bool, bool]:
+        """Which of the left, top, right, bottom edges lie inside the image (where a digit can be cut)."""
+        return self.x0 > 0, self.y0 > 0, self.x1 < width, self.y1 < height
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a window was resized and padded into the model's square input, to map boxes back."""
+
+    gain_x: float
+    gain_y: float
+    pad_x: int
+    pad_y: int
+
+
+def letterbox(image: np.ndarray, size: int) -> tuple[np.ndarray, Letterbox]:
+    """Resize keeping the aspect ratio and pad to size x size, centred, as ultralytics' LetterBox.
+
+    Shrinking uses INTER_AREA, which keeps thin pen strokes that INTER_LINEAR would skip over.
+    """
+    height, width = image.shape[:2]
+    ratio = min(size / height, size / width)
+    new_w, new_h = max(round(width * ratio), 1), max(round(height * ratio), 1)
+    if (new_w, new_h) != (width, height):
+        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR)
+    dw, dh = (size - new_w) / 2, (size - new_h) / 2
+    left, top = round(dw - 0.1), round(dh - 0.1)
+    image = cv2.copyMakeBorder(image, top, size - new_h - top, left, size - new_w - left, cv2.BORDER_CONSTANT,
+                               value=(PAD_VALUE,) * 3)
+    return image, Letterbox(new_w / width, new_h / height, left, top)
+
+
+def to_input(images: list[np.ndarray]) -> np.ndarray:
+    """Letterboxed BGR uint8 images as the model's input: RGB, 0..1, float32, NCHW."""
+    batch = np.stack(images)[..., ::-1].transpose(0, 3, 1, 2)
+    return np.ascontiguousarray(batch, dtype=np.float32) / 255.0
+
+
+def nms(raw: torch.Tensor, conf: float, iou: float, max_det: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Per image of a raw (B, 4 + nc, anchors) output: kept boxes (n, 4) xyxy in input pixels and their class
+    scores (n, nc), highest first. Class-aware NMS on the best class, as ultralytics' non_max_suppression."""
+    kept = []
+    for prediction in raw.transpose(1, 2):
+        scores = prediction[:, 4:]
+        best, classes = scores.max(1)
+        candidates = best > conf
+        boxes, scores, best, classes = prediction[candidates, :4], scores[candidates], best[candidates], \
+            classes[candidates]
+        if len(best) > MAX_NMS:
+            top = best.argsort(descending=True)[:MAX_NMS]
+            boxes, scores, best, classes = boxes[top], scores[top], best[top], classes[top]
+        boxes = torchvision.ops.box_convert(boxes, "cxcywh", "xyxy")
+        keep = torchvision.ops.batched_nms(boxes, best, classes, iou)[:max_det]
+        kept.append((boxes[keep], scores[keep]))
+    return kept
+
+
+def tile_windows(width: int, height: int, side: int) -> list[Window]:
+    """Square windows of `side` pixels (fewer where the image is smaller) covering the image with at least
+    TILE_OVERLAP overlap."""
+    def starts(length: int) -> list[int]:
+        if length <= side:
+            return [0]
+        overlap = round(TILE_OVERLAP * side)
+        count = math.ceil((length - overlap) / (side - overlap))
+        return [round(s) for s in np.linspace(0, length - side, count)]
+
+    return [Window(x, y, min(x + side, width), min(y + side, height)) for y in starts(height) for x in starts(width)]
+
+
+def needs_tiles(width: int, height: int, imgsz: int) -> bool:
+    """Whether digits SMALLEST_DIGIT pixels tall would shrink below MIN_INPUT_DIGIT at the model's input."""
+    return SMALLEST_DIGIT * imgsz / max(width, height) < MIN_INPUT_DIGIT
+
+
+def plan_windows(width: int, height: int, imgsz: int, tile: bool | None = None,
+                 tile_size: int | None = None) -> list[Window]:
+    """The whole image, plus tiles when `tile` is True, or when None (automatic) and the image needs them.
+
+    Forced tiles on an image too small for TILE_SHRINK x imgsz tiles are 60% of its longer side (2 x 2 at least)."""
+    whole = Window(0, 0, width, height, whole=True)
+    if tile is False or (tile is None and not needs_tiles(width, height, imgsz)):
+        return [whole]
+    side = tile_size or min(TILE_SHRINK * imgsz, math.ceil(0.6 * max(width, height)))
+    return [whole] + tile_windows(width, height, side)
+
+
+def merge(boxes: np.ndarray, scores: np.ndarray, from_windows: list[Window], width: int, height: int) -> np.ndarray:
+    """Indices of the detections to keep from several windows of one image, most confident first.
+
+    Drops tile detections cut by an inner tile edge, then suppresses any detection whose intersection with a more
+    confident one covers MERGE_IOS of the smaller box (class-agnostic: one digit seen twice may be read twice)."""
+    keep = np.ones(len(boxes), bool)
+    for i, window in enumerate(from_windows):
+        if not window.whole:
+            margin = EDGE_MARGIN * max(window.x1 - window.x0, window.y1 - window.y0)
+            left, top, right, bottom = window.inner_edges(width, height)
+            x1, y1, x2, y2 = boxes[i]
+            keep[i] = not ((left and x1 <= window.x0 + margin) or (top and y1 <= window.y0 + margin)
+                           or (right and x2 >= window.x1 - margin) or (bottom and y2 >= window.y1 - margin))
+    order = [i for i in np.argsort(-scores, kind="stable") if keep[i]]
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    chosen: list[int] = []
+    for i in order:
+        if chosen:
+            others = boxes[chosen]
+            w = np.minimum(others[:, 2], boxes[i, 2]) - np.maximum(others[:, 0], boxes[i, 0])
+            h = np.minimum(others[:, 3], boxes[i, 3]) - np.maximum(others[:, 1], boxes[i, 1])
+            inter = np.clip(w, 0, None) * np.clip(h, 0, None)
+            if (inter / np.maximum(np.minimum(areas[chosen], areas[i]), 1e-9) > MERGE_IOS).any():
+                continue
+        chosen.append(i)
+    return np.array(chosen, dtype=np.int64)
+
+
+class TorchBackend:
+    """An ultralytics .pt checkpoint as a plain fused PyTorch module."""
+
+    def __init__(self, weights: Path, device: str = "cpu"):
+        from ultralytics.nn.tasks import load_checkpoint
+        from ultralytics.utils.torch_utils import select_device
+
+        self.device = select_device(device, verbose=False)
+        try:
+            self.model, _ = load_checkpoint(weights, device=self.device)
+            self.model = self.model.fuse(verbose=False)  # conv + batch norm in one: faster, same outputs
+        except Exception as error:  # torch and ultralytics raise many types for a bad checkpoint
+            raise ModelError(f"{weights}: not a usable ultralytics checkpoint: {error}") from error
+        names = self.model.names
+        self.names = [str(names[i]) for i in range(len(names))] if isinstance(names, dict) else list(names)
+        self.imgsz = self.trained_size(self.model)
+        self.static = False
+
+    @staticmethod
+    def trained_size(model) -> int:
+        imgsz = model.args.get("imgsz", 640) if isinstance(model.args, dict) else 640
+        return int(max(imgsz) if isinstance(imgsz, (list, tuple)) else imgsz)
+
+    def __call__(self, batch: np.ndarray) -> torch.Tensor:
+        with torch.inference_mode():
+            output = self.model(torch.from_numpy(batch).to(self.device))
+        output = output[0] if isinstance(output, (list, tuple)) else output
+        return output.float().cpu()
+
+
+class OnnxBackend:
+    """An ONNX model exported by ultralytics (`detect.py --export onnx`), run by onnxruntime."""
+
+    def __init__(self, weights: Path, device: str = "cpu", threads: int | None = None):
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or 0  # 0: onnxruntime's default, one per physical core
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle threads sleep instead of spinning: on a busy CPU spinning took 20-30% longer per page (measured)
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        providers = ["CPUExecutionProvider"]
+        if str(device) != "cpu" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        try:
+            self.session = ort.InferenceSession(str(weights), options, providers=providers)
+            meta = self.session.get_modelmeta().custom_metadata_map
+            names = ast.literal_eval(meta["names"])
+            imgsz = ast.literal_eval(meta.get("imgsz", "640"))
+        except Exception as error:  # onnxruntime raises its own types for bad files
+            raise ModelError(f"{weights}: not an ultralytics ONNX export ({error}); make one with "
+                             f"'python detect.py --export onnx'") from error
+        self.names = [str(names[i]) for i in range(len(names))]
+        self.imgsz = int(max(imgsz) if isinstance(imgsz, (list, tuple)) else imgsz)
+        self.input = self.session.get_inputs()[0]
+        batch, _, height, _ = self.input.shape
+        self.static = isinstance(batch, int)  # a static export takes one image of exactly its own size
+        if self.static and batch != 1:
+            raise ModelError(f"{weights}: exported for batch {batch}; re-export with 'python detect.py --export onnx'")
+
+    def __call__(self, batch: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(self.session.run(None, {self.input.name: batch})[0])
+
+
+def load_backend(weights: str | Path, device: str = "cpu", threads: int | None = None):
+    """A backend for a .pt or .onnx file; a missing file gets an error that says how to get one."""
+    weights = Path(weights)
+    if not weights.is_file():
+        hint = ("train one with 'python train.py' or pass --weights" if weights.suffix != ".onnx"
+                else "make it with 'python detect.py --export onnx'")
+        raise ModelError(f"{weights}: model file not found; {hint}")
+    if threads:
+        torch.set_num_threads(threads)
+    return OnnxBackend(weights, device, threads) if weights.suffix == ".onnx" else TorchBackend(weights, device)
+
+
+class Detector:
+    """A loaded digit model: call `detect(images)` as often as needed; the model is loaded once.
+
+    Args:
+        weights: an ultralytics .pt checkpoint or its ONNX export (.onnx, run by onnxruntime).
+        imgsz: the model's input size; default: the size the model was trained (or exported) at.
+        conf: minimum confidence of a digit.
+        iou: NMS IoU threshold (per class, as ultralytics).
+        device: "cpu", "0" or "cuda:0", ...
+        threads: CPU threads for inference (default: the libraries' own default).
+        batch: windows (images or tiles) per model call.
+        max_det: most digits kept per window.
+        backend: an already loaded backend to use instead of loading `weights`: a callable from an NCHW float32
+            batch to the raw (batch, 4 + classes, anchors) output, with `names`, `imgsz` and `static`.
+    """
+
+    def __init__(self, weights: str | Path = DEFAULT_WEIGHTS, imgsz: int | None = None, conf: float = 0.25,
+                 iou: float = 0.7, device: str = "cpu", threads: int | None = None, batch: int = 8,
+                 max_det: int = 300, backend=None):
+        self.backend = backend or load_backend(weights, device, threads)
+        self.weights = Path(weights)
+        self.names = self.backend.names
+        self.imgsz = imgsz or self.backend.imgsz
+        if self.imgsz % 32:
+            raise ValueError(f"imgsz must be a multiple of 32 (the model's largest stride), got {self.imgsz}")
+        if self.backend.static and self.imgsz != self.backend.imgsz:
+            raise ModelError(f"{weights}: exported for imgsz {self.backend.imgsz} only, not {self.imgsz}")
+        self.conf, self.iou, self.max_det = conf, iou, max_det
+        self.batch = 1 if self.backend.static else batch
+
+    def detect(self, images: list[np.ndarray], tile: bool | None = None,
+               tile_size: int | None = None) -> list[Detections]:
+        """Digits in each BGR uint8 image, in its own pixels. `tile`: None decides per image, True forces tiles
+        (of `tile_size` pixels, default TILE_SHRINK x imgsz), False never tiles."""
+        plans = [plan_windows(im.shape[1], im.shape[0], self.imgsz, tile, tile_size) for im in images]
+        jobs = [(k, window) for k, windows in enumerate(plans) for window in windows]
+        found: list[list] = [[] for _ in images]  # per image: (boxes, scores, window) for each window
+        seconds = [0.0] * len(images)
+        for start in range(0, len(jobs), self.batch):
+            began = time.perf_counter()
+            chunk = jobs[start:start + self.batch]
+            boxed = [letterbox(images[k][w.y0:w.y1, w.x0:w.x1], self.imgsz) for k, w in chunk]
+            raw = self.backend(to_input([pixels for pixels, _ in boxed]))
+            for (k, window), (_, lb), (boxes, scores) in zip(chunk, boxed, nms(raw, self.conf, self.iou,
+                                                                               self.max_det)):
+                found[k].append((to_window_pixels(boxes, lb, window), scores, window))
+            share = (time.perf_counter() - began) / len(chunk)
+            for k, _ in chunk:
+                seconds[k] += share
+        results = []
+        for k, image in enumerate(images):
+            began = time.perf_counter()
+            detections = self.collect(found[k], image.shape[1], image.shape[0])
+            detections.seconds = seconds[k] + time.perf_counter() - began
+            results.append(detections)
+        return results
+
+    def collect(self, found: list, width: int, height: int) -> Detections:
+        """One image's detections from its windows, merged when there are several, most confident first."""
+        boxes = np.concatenate([b for b, _, _ in found])  # every image has at least its whole-image window
+        scores = torch.cat([s for _, s, _ in found]).numpy()
+        windows = [w for b, _, w in found for _ in range(len(b))]
+        if len(found) > 1:
+            keep = merge(boxes, scores.max(1, initial=0), windows, width, height)
+        else:
+            keep = np.argsort(-scores.max(1, initial=0), kind="stable")
+        boxes, scores = boxes[keep], scores[keep]
+        top_classes = np.argsort(-scores, axis=1, kind="stable")[:, :TOP_K].astype(np.int64)
+        top_scores = np.take_along_axis(scores, top_classes, axis=1).astype(np.float32)
+        return Detections(boxes.astype(np.float32), top_scores[:, 0], top_classes[:, 0], top_classes, top_scores,
+                          windows=len(found))
+
+
+def export_onnx(weights: str | Path = DEFAULT_WEIGHTS, imgsz: int | None = None) -> Path:
+    """Export a .pt model to ONNX beside it (dynamic batch and size, simplified) and return the .onnx path."""
+    weights = Path(weights)
+    if not weights.is_file():
+        raise ModelError(f"{weights}: model file not found; train one with 'python train.py' or pass --weights")
+    from ultralytics import YOLO
+
+    model = YOLO(str(weights))
+    size = imgsz or TorchBackend.trained_size(model.model)
+    return Path(model.export(format="onnx", dynamic=True, simplify=True, imgsz=size, device="cpu"))
+
+
+def to_window_pixels(boxes: torch.Tensor, lb: Letterbox, window: Window) -> np.ndarray:
+    """Boxes from the model's input pixels to the image's pixels, clipped to the window."""
+    boxes = boxes.numpy().astype(np.float32).copy()
+    boxes[:, [0, 2]] = np.clip((boxes[:, [0, 2]] - lb.pad_x) / lb.gain_x, 0, window.x1 - window.x0) + window.x0
+    boxes[:, [1, 3]] = np.clip((boxes[:, [1, 3]] - lb.pad_y) / lb.gain_y, 0, window.y1 - window.y0) + window.y0
+    return boxes
