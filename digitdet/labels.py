@@ -220,7 +220,8 @@ def check_image(path: Path) -> str | None:
     try:
         with Image.open(path) as image:
             image.verify()
-        if path.suffix.lower() in {".jpg", ".jpeg"}:
+            is_jpeg = image.format == "JPEG"  # from the content: a suffix can lie
+        if is_jpeg:
             with open(path, "rb") as f:
                 f.seek(-2, 2)
                 if f.read() != b"\xff\xd9":

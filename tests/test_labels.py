@@ -90,6 +90,7 @@ def test_validation_names_file_and_line_of_every_problem(tmp_path):
     import cv2
     cv2.imwrite(str(good_jpeg), rectangle_image(W, H, BOX))
     good_jpeg.write_bytes(good_jpeg.read_bytes()[:-40])  # truncated: no end marker
+    (tmp_path / "images" / "train" / "cut_named_png.png").write_bytes(good_jpeg.read_bytes())  # a suffix that lies
 
     summaries, problems = validate(load_dataset(data))
     text = [str(p) for p in problems]
@@ -99,9 +100,10 @@ def test_validation_names_file_and_line_of_every_problem(tmp_path):
     assert any("orphan.txt: label file without an image" in t for t in text)
     assert any("garbage.jpg: unreadable image" in t for t in text)
     assert any("cut.jpg: corrupt JPEG" in t for t in text)
-    assert len(problems) == len(BAD_LINES) + 3  # the background image is not a problem
-    assert summaries["train"].images == 4 and summaries["train"].boxes == 1
-    assert summaries["train"].backgrounds == 3  # background.png, and the two broken images without labels
+    assert any("cut_named_png.png: corrupt JPEG" in t for t in text)
+    assert len(problems) == len(BAD_LINES) + 4  # the background image is not a problem
+    assert summaries["train"].images == 5 and summaries["train"].boxes == 1
+    assert summaries["train"].backgrounds == 4  # background.png, and the three broken images without labels
     with pytest.raises(DatasetError, match=f"{len(problems)} problem"):
         require_valid(load_dataset(data))
 
