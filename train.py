@@ -276,13 +276,24 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                         help="copy best.pt and best.json (provenance) to weights/, or to DIR")
     parser.add_argument("--allow-other-classes", action="store_true",
                         help="train classes that are not digits as 10, 11, ... instead of refusing the dataset")
+    parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE", type=key_value,
+                        help="further ultralytics train arguments, e.g. --set lr0=0.002 optimizer=AdamW mosaic=0")
     return parser.parse_args(argv)
 
 
+def key_value(text: str) -> tuple[str, object]:
+    """'lr0=0.002' -> ('lr0', 0.002): the value is read as YAML, as ultralytics reads its own command line."""
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected KEY=VALUE, e.g. lr0=0.002")
+    return key, yaml.safe_load(value)
+
+
 def main(argv: list[str] | None = None) -> int:
-    opt = parse_opt(argv)
+    opt = vars(parse_opt(argv))
+    overrides = dict(opt.pop("overrides"))
     try:
-        run_dir = run(**vars(opt))
+        run_dir = run(**opt, **overrides)
     except (DatasetError, FileNotFoundError, FileExistsError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

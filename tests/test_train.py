@@ -159,7 +159,18 @@ def test_command_line_options():
     assert (opt.rotate, opt.export, opt.device, opt.freeze, opt.allow_other_classes) == (False, True, "0,1", 10, True)
     opt = train.parse_opt(["--export", "out"])
     assert (opt.rotate, opt.export, opt.data, opt.name) == (True, "out", train.DEFAULT_DATA, "digits")
-    assert not opt.resume and opt.weights is None and opt.device is None
+    assert not opt.resume and opt.weights is None and opt.device is None and opt.overrides == []
+    opt = train.parse_opt(["--set", "lr0=0.002", "optimizer=AdamW", "mosaic=0", "--time", "1.5"])
+    assert dict(opt.overrides) == {"lr0": 0.002, "optimizer": "AdamW", "mosaic": 0} and opt.time == 1.5
+    with pytest.raises(SystemExit):
+        train.parse_opt(["--set", "lr0"])
+
+
+def test_main_passes_set_values_to_ultralytics(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(train, "run", lambda **kwargs: seen.update(kwargs) or tmp_path)
+    assert train.main(["--set", "lr0=0.002", "fliplr=0.5", "--epochs", "3"]) == 0
+    assert seen["lr0"] == 0.002 and seen["fliplr"] == 0.5 and seen["epochs"] == 3 and "overrides" not in seen
 
 
 def test_main_reports_a_refused_dataset(tmp_path, capsys):
