@@ -25,16 +25,15 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 from tqdm import tqdm
 
 from digitdet.atomic import build_into, refuse_overlap
+from digitdet.images import exif_orientation, read_image
 from digitdet.labels import (SPLITS, DatasetError, Label, load_dataset, label_path, read_labels, require_valid,
                              write_data_yaml, write_labels)
 
 ANGLES = (0, 90, 180, 270)
 CV2_TURNS = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
-EXIF_ORIENTATION = 0x0112
 MANIFEST_FIELDS = ("split", "source_image", "angle", "output_image")
 MIN_JOBS_PER_WORKER = 32  # starting a worker process costs about as much as rotating this many images
 
@@ -58,19 +57,6 @@ def rotate_label(label: Label, angle: int) -> Label:
 
 def rotate_image(image: np.ndarray, angle: int) -> np.ndarray:
     return image if angle == 0 else cv2.rotate(image, CV2_TURNS[angle])
-
-
-def read_upright(path: Path) -> np.ndarray:
-    """BGR pixels as displayed: OpenCV applies the EXIF orientation tag, which the labels refer to."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise DatasetError(f"{path}: unreadable image")
-    return image
-
-
-def exif_orientation(path: Path) -> int:
-    with Image.open(path) as image:
-        return image.getexif().get(EXIF_ORIENTATION, 1)
 
 
 @dataclass(frozen=True)
@@ -101,7 +87,7 @@ def write_rotations(job: Job) -> list[tuple]:
         if copy_bytes:  # lossless and fast: the untouched source already is the 0-degree copy
             shutil.copyfile(job.image, image_out)
         else:
-            upright = read_upright(job.image) if upright is None else upright
+            upright = read_image(job.image) if upright is None else upright  # as displayed: labels refer to that
             params = [cv2.IMWRITE_JPEG_QUALITY, job.jpeg_quality] if image_out.suffix in {".jpg", ".jpeg"} else []
             if not cv2.imwrite(str(image_out), rotate_image(upright, angle), params):
                 raise OSError(f"{image_out}: could not write image")

@@ -1,0 +1,324 @@
+"""Evaluate a digit detector on a labeled split: COCO mAP (torchmetrics), P/R/F1, confusion matrix, PR and F1 curves.
+
+Usage:
+    python evaluate.py --weights weights/best.pt --data data.yaml --split test
+    python evaluate.py --weights runs/digits/weights/best.pt --data data/pages/data.yaml --imgsz 320
+    python evaluate.py --weights weights/best.pt --data data.yaml --rotations 0,90,180,270 --name turned
+    python evaluate.py --weights weights/best.pt --data data.yaml --engine onnx   # score the ONNX export
+
+Writes results/<name>/ (an existing name gets a number appended, unless --exist-ok) and prints a table per digit:
+    metrics.json          every number below, for each rotation, and their mean over rotations
+    PR_curve.png          precision against recall at IoU 0.5: one curve per digit, and all (their mean)
+    F1_curve.png          F1 against the confidence threshold: one curve per digit, and all
+    confusion_matrix.png  counts and normalized: 10 digits + background, at the best-F1 confidence
+    (for rotations other than 0 the PNG names end in _rot090, _rot180, _rot270)
+
+How it counts:
+  - mAP50, mAP75, mAP50-95, average recall and the by-size numbers are COCO's, computed by torchmetrics'
+    MeanAveragePrecision (pycocotools): 101-point interpolated precision, averaged over the digits in the split.
+  - P, R and F1 are at the confidence threshold that maximizes F1 averaged over the digits. The confusion matrix is
+    at that threshold too, with matches at IoU >= 0.5: rows are true digits, columns predicted ones; an unmatched
+    prediction counts in the background row, a missed box in the background column.
+  - Reading, for pages with the page builder's numbers/ sidecars: the share of numbers read exactly (same digit
+    string, box at the same place: IoU >= 0.5) by digitdet.reading, as detect.py reads them, at that threshold.
+  - --rotations turns every image and its boxes (in memory, with augment.rotate) counter-clockwise by each angle.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from digitdet import runtime
+
+runtime.setup()  # before ultralytics, torchmetrics and matplotlib are imported: no network, project-local caches
+
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from augment.rotate import ANGLES, rotate_image, rotate_points  # noqa: E402
+from digitdet.atomic import build_into  # noqa: E402
+from digitdet.detector import Detector, TorchBackend  # noqa: E402
+from digitdet.images import read_image  # noqa: E402
+from digitdet.labels import DatasetError, label_path, load_dataset, numbers_path, read_labels  # noqa: E402
+from digitdet.metrics import (Boxes, DetectionEvaluator, Evaluation, finite, format_table,  # noqa: E402
+                              numbers_read_exactly, write_plots)
+from digitdet.reading import read_numbers  # noqa: E402
+
+RESULTS = runtime.PROJECT_ROOT / "results"
+SUMMARY_COLUMNS = {"map50": "mAP50", "map50_95": "mAP50-95", "precision": "P", "recall": "R", "f1": "F1",
+                   "reading_accuracy": "read"}
+
+Predictor = Callable[[list[np.ndarray]], list[Boxes]]  # a batch of BGR images -> their boxes in pixels
+ENGINES = ("ultralytics", "detect", "onnx")
+
+
+class UltralyticsPredictor:
+    """Boxes from ultralytics' own predict() for a batch of BGR images.
+
+    Any callable from a list of images to a list of Boxes can stand in for it (DetectorPredictor, a test's oracle);
+    one with a `names` list has them checked against the dataset's.
+    """
+
+    def __init__(self, weights: str | Path, imgsz: int | None = None, conf: float = 0.001, iou: float = 0.7,
+                 max_det: int = 300, device: str | None = None):
+        from ultralytics import YOLO
+
+        self.model = YOLO(str(weights))
+        self.names = [self.model.names[k] for k in sorted(self.model.names)]
+        self.imgsz = imgsz or TorchBackend.trained_size(self.model.model)
+        self.options = {"imgsz": self.imgsz, "conf": conf, "iou": iou, "max_det": max_det, "device": device,
+                        "verbose": False}
+
+    def __call__(self, images: list[np.ndarray]) -> list[Boxes]:
+        results = self.model.predict(images, batch=len(images), stream=True, **self.options)
+        return [Boxes(r.boxes.xyxy.cpu().numpy(), r.boxes.cls.cpu().numpy(), r.boxes.conf.cpu().numpy())
+                for r in results]
+
+
+class DetectorPredictor:
+    """detect.py's Detector as a Predictor, so that what is scored is exactly what detect.py reports: its own
+    letterbox and NMS, tiles for images too large for the model, and onnxruntime for an .onnx file."""
+
+    def __init__(self, weights: str | Path, imgsz: int | None = None, conf: float = 0.001, iou: float = 0.7,
+                 max_det: int = 300, device: str | None = None, batch: int = 16):
+        self.detector = Detector(weights, imgsz, conf, iou, device or "cpu", batch=batch, max_det=max_det)
+        self.names, self.imgsz = self.detector.names, self.detector.imgsz
+
+    def __call__(self, images: list[np.ndarray]) -> list[Boxes]:
+        return [Boxes(d.boxes, d.classes, d.confidences) for d in self.detector.detect(images)]
+
+
+def load_predictor(engine: str, weights: str | Path, imgsz: int | None, conf: float, iou: float, max_det: int,
+                   device: str | None, batch: int) -> Predictor:
+    """ultralytics: YOLO.predict; detect: detect.py's Detector on the .pt; onnx: on the .onnx export beside it."""
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if engine == "ultralytics":
+        return UltralyticsPredictor(weights, imgsz, conf, iou, max_det, device)
+    weights = Path(weights).with_suffix(".onnx") if engine == "onnx" else weights
+    return DetectorPredictor(weights, imgsz, conf, iou, max_det, device, batch)
+
+
+@dataclass
+class Sample:
+    """An image turned by some angle, with its truth boxes and (from a sidecar) numbers, in the turned pixels."""
+
+    image: np.ndarray
+    truth: Boxes
+    numbers: list[tuple[str, list[float]]] | None
+
+
+def turned_box(points: np.ndarray, angle: int, width: int, height: int) -> list[float]:
+    """The pixel box (x1, y1, x2, y2) around normalized points after turning; width, height: the turned image's."""
+    turned = rotate_points(points, angle)
+    (x1, y1), (x2, y2) = turned.min(axis=0), turned.max(axis=0)
+    return [x1 * width, y1 * height, x2 * width, y2 * height]
+
+
+def read_sidecar(image_path: Path, width: int, height: int, angle: int) -> list[tuple[str, list[float]]] | None:
+    """The page builder's numbers for an image, turned like it, or None when it has no sidecar."""
+    path = numbers_path(image_path)
+    if not path.exists():
+        return None
+    try:
+        numbers = json.loads(path.read_text())["numbers"]
+        corners = [(n["digits"], np.array(n["box"], dtype=float).reshape(2, 2) / [width, height]) for n in numbers]
+    except (ValueError, KeyError, TypeError) as error:
+        raise DatasetError(f"{path}: not a numbers sidecar ({{'numbers': [{{'digits', 'box'}}, ...]}}): {error}") \
+            from error
+    turned_w, turned_h = (height, width) if angle in (90, 270) else (width, height)
+    return [(digits, turned_box(points, angle, turned_w, turned_h)) for digits, points in corners]
+
+
+def load_sample(image_path: Path, n_classes: int, angle: int) -> Sample:
+    """An image and its labels (and sidecar numbers), turned by `angle` degrees counter-clockwise."""
+    upright = read_image(image_path)
+    image = rotate_image(upright, angle)
+    height, width = image.shape[:2]
+    labels = read_labels(label_path(image_path), n_classes)
+    truth = Boxes([turned_box(label.points, angle, width, height) for label in labels],
+                  [label.cls for label in labels])
+    return Sample(image, truth, read_sidecar(image_path, upright.shape[1], upright.shape[0], angle))
+
+
+def reading_score(pages: list[tuple[Boxes, list]], confidence: float, names: list[str]) -> dict | None:
+    """The share of sidecar numbers read exactly from the predictions kept at `confidence`; None without sidecars."""
+    if not pages:
+        return None
+    read_exactly = total = 0
+    for predictions, numbers in pages:
+        kept = predictions.above(confidence)
+        read = [(n.digits, n.box) for n in read_numbers(kept.xyxy, kept.classes, kept.scores, names=names)]
+        read_exactly += numbers_read_exactly(read, numbers)
+        total += len(numbers)
+    return {"pages": len(pages), "numbers": total, "read_exactly": read_exactly,
+            "accuracy": read_exactly / total if total else float("nan"), "confidence": confidence}
+
+
+def evaluate(predict: Predictor, images: Sequence[Path], names: list[str], angle: int = 0, batch: int = 16,
+             max_det: int = 300, progress: bool = True) -> Evaluation:
+    """Run `predict` over the images turned by `angle` and score its boxes against their labels."""
+    evaluator = DetectionEvaluator(names, max_det)
+    pages = []
+    with tqdm(total=len(images), desc=f"evaluating, turned {angle:3d}°", unit="img", disable=not progress) as bar:
+        for start in range(0, len(images), batch):
+            samples = [load_sample(path, len(names), angle) for path in images[start:start + batch]]
+            for sample, predictions in zip(samples, predict([s.image for s in samples]), strict=True):
+                evaluator.update(predictions, sample.truth)
+                if sample.numbers is not None:
+                    pages.append((predictions, sample.numbers))
+            bar.update(len(samples))
+    evaluation = evaluator.compute()
+    evaluation.reading = reading_score(pages, evaluation.confidence, names)
+    return evaluation
+
+
+def mean_over_rotations(evaluations: dict[int, Evaluation]) -> dict[str, float]:
+    summaries = [e.summary() for e in evaluations.values()]
+    return {key: float(np.mean([s[key] for s in summaries])) for key in summaries[0]}
+
+
+def format_rotations(evaluations: dict[int, Evaluation], mean: dict[str, float]) -> str:
+    columns = [key for key in SUMMARY_COLUMNS if key in mean]
+    rows = [f"{'rotation':>10} " + " ".join(f"{SUMMARY_COLUMNS[key]:>8}" for key in columns)]
+    for label, summary in [(f"{a}°", e.summary()) for a, e in evaluations.items()] + [("mean", mean)]:
+        rows.append(f"{label:>10} " + " ".join(f"{summary[key]:8.3f}" for key in columns))
+    return "\n".join(rows)
+
+
+def output_folder(project: Path, name: str, exist_ok: bool) -> Path:
+    """project/name, or name2, name3, ... when it exists (unless exist_ok: then it is replaced)."""
+    folder, number = project / name, 2
+    while folder.exists() and not exist_ok:
+        folder, number = project / f"{name}{number}", number + 1
+    return folder
+
+
+def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_ROOT / "data.yaml", split: str = "test",
+        imgsz: int | None = None, conf: float = 0.001, iou: float = 0.7, rotations: Sequence[int] = (0,),
+        name: str = "exp", batch: int = 16, max_det: int = 300, device: str | None = None,
+        engine: str = "ultralytics", project: str | Path = RESULTS, exist_ok: bool = False,
+        predictor: Predictor | None = None, verbose: bool = True) -> dict:
+    """Evaluate a model on a split of a YOLO dataset; write results/<name>/ and return what metrics.json holds.
+
+    Args:
+        weights: the model (.pt, or any format ultralytics loads); not needed when `predictor` is given.
+        data: the dataset's data.yaml (ultralytics or Roboflow layout).
+        split: which split to evaluate: train, val or test.
+        imgsz: inference size in pixels; None: the size the model was trained at.
+        conf: the lowest confidence kept: low (0.001), so that the PR curve reaches as far as it can.
+        iou: the NMS IoU threshold.
+        rotations: quarter turns (degrees counter-clockwise, from 0, 90, 180, 270) to evaluate the split at.
+        name: results go to project/name (a number is appended when it exists, unless exist_ok).
+        batch: images per inference batch.
+        max_det: the most detections per image.
+        device: "cpu", "0", ...; None: ultralytics' choice (detect's Detector: the CPU).
+        engine: what runs the model: "ultralytics" (YOLO.predict), "detect" (detect.py's Detector, exactly what
+            detect.py reports) or "onnx" (that Detector on the .onnx export beside `weights`).
+        project: the folder that holds results/<name> (default: results/ in the project).
+        exist_ok: replace project/name instead of making name2, name3, ...
+        predictor: where predictions come from instead of `weights` and `engine` (any Predictor).
+        verbose: print the tables and a progress bar.
+    Returns:
+        the metrics.json content: settings, "rotations" (angle -> metrics), "mean" (over rotations), "save_dir".
+    """
+    if bad := [a for a in rotations if a not in ANGLES]:
+        raise ValueError(f"rotations must be among {ANGLES}, got {bad}")
+    dataset = load_dataset(data)
+    if split not in dataset.splits:
+        raise DatasetError(f"{dataset.yaml_path}: no split '{split}' (it has {sorted(dataset.splits)})")
+    images = dataset.images(split)
+    if not images:
+        raise DatasetError(f"{dataset.yaml_path}: split '{split}' has no images")
+    engine = engine if predictor is None else None  # recorded: what made the predictions
+    if predictor is None:
+        if weights is None:
+            raise ValueError("give weights (or a predictor)")
+        predictor = load_predictor(engine, weights, imgsz, conf, iou, max_det, device, batch)
+    if getattr(predictor, "names", dataset.names) != dataset.names:
+        raise DatasetError(f"{dataset.yaml_path}: class names {dataset.names} differ from the model's "
+                           f"{predictor.names}; evaluate on data labeled with the model's classes")
+
+    evaluations = {angle: evaluate(predictor, images, dataset.names, angle, batch, max_det, verbose)
+                   for angle in rotations}
+    mean = mean_over_rotations(evaluations)
+    report = {"weights": str(weights) if weights is not None else None, "data": str(dataset.yaml_path),
+              "split": split, "engine": engine,
+              "imgsz": getattr(predictor, "imgsz", imgsz), "conf": conf, "iou": iou, "max_det": max_det,
+              "rotations": {str(a): e.to_json() for a, e in evaluations.items()}, "mean": finite(mean)}
+    folder = output_folder(runtime.project_path(project), name, exist_ok)
+    with build_into(folder, overwrite=exist_ok) as building:
+        for angle, evaluation in evaluations.items():
+            write_plots(evaluation, building, f"_rot{angle:03d}" if angle else "")
+        (building / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
+    report["save_dir"] = str(folder)
+    if verbose:
+        print_report(evaluations, mean, folder)
+    return report
+
+
+def print_report(evaluations: dict[int, Evaluation], mean: dict[str, float], folder: Path) -> None:
+    for angle, e in evaluations.items():
+        print(f"\nturned {angle}°: {e.images} images, {int(e.counts.sum())} boxes; "
+              f"P, R, F1 at confidence >= {e.confidence:.3f}")
+        print(format_table(e))
+        if e.reading:
+            r = e.reading
+            print(f"reading: {r['read_exactly']} of {r['numbers']} numbers read exactly ({r['accuracy']:.1%})")
+    if len(evaluations) > 1:
+        print("\n" + format_rotations(evaluations, mean))
+    print(f"\nresults in {folder}")
+
+
+def parse_angles(text: str) -> tuple[int, ...]:
+    try:
+        angles = tuple(int(a) for a in text.split(",") if a.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected angles like 0,90,180,270, got {text!r}") from None
+    if not angles or any(a not in ANGLES for a in angles):
+        raise argparse.ArgumentTypeError(f"angles must be among {','.join(map(str, ANGLES))}, got {text!r}")
+    return angles
+
+
+def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python evaluate.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, required=True, help="model weights (.pt)")
+    parser.add_argument("--data", type=Path, default=runtime.PROJECT_ROOT / "data.yaml",
+                        help="dataset data.yaml (default: data.yaml)")
+    parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate")
+    parser.add_argument("--imgsz", type=int, default=None,
+                        help="inference size in pixels (default: the size the model was trained at)")
+    parser.add_argument("--conf", type=float, default=0.001, help="lowest confidence kept (default: 0.001)")
+    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default: 0.7)")
+    parser.add_argument("--rotations", type=parse_angles, default=(0,),
+                        help="quarter turns to evaluate at, e.g. 0,90,180,270 (default: 0)")
+    parser.add_argument("--name", default="exp", help="results/<name>/ (default: exp)")
+    parser.add_argument("--batch", type=int, default=16, help="images per inference batch (default: 16)")
+    parser.add_argument("--max-det", type=int, default=300, help="most detections per image (default: 300)")
+    parser.add_argument("--device", default=None, help="cpu, 0, ... (default: ultralytics' choice)")
+    parser.add_argument("--engine", default="ultralytics", choices=ENGINES,
+                        help="ultralytics: YOLO.predict (default); detect: detect.py's own pipeline, exactly what "
+                             "detect.py reports; onnx: detect.py's pipeline on the .onnx export beside --weights")
+    parser.add_argument("--project", type=Path, default=RESULTS, help="folder for results (default: results/)")
+    parser.add_argument("--exist-ok", action="store_true", help="replace results/<name>/ if it exists")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    opt = parse_opt(argv)
+    try:
+        run(**vars(opt))
+    except (DatasetError, FileNotFoundError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
