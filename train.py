@@ -111,11 +111,30 @@ def write_copy(dataset: Dataset, building: Path, out: Path, names: list[str], ma
     write_data_yaml(building / "data.yaml", out, names, splits, source=str(dataset.yaml_path), rotated=rotate)
 
 
-def write_pointer(dataset: Dataset, building: Path, names: list[str]) -> None:
-    """Only a data.yaml with absolute paths to the source's folders (no rotation, no renumbering needed)."""
+def write_links(dataset: Dataset, building: Path, out: Path, names: list[str]) -> None:
+    """The source's images and label files in ultralytics' layout, as hard links (copies across file systems).
+
+    No rotation and no renumbering is needed, so nothing is rewritten; but ultralytics writes a label cache beside
+    the labels it reads, and that must land here, never in the user's dataset.
+    """
     require_valid(dataset)
-    splits = {split: [str(p) for p in sources] for split, sources in dataset.splits.items()}
-    write_data_yaml(building / "data.yaml", dataset.root, names, splits, source=str(dataset.yaml_path), rotated=False)
+    for split in dataset.splits:
+        images = dataset.images(split)
+        rotation.refuse_name_clashes(split, images)
+        for image in images:
+            link_or_copy(image, building / "images" / split / image.name)
+            if label_path(image).exists():
+                link_or_copy(label_path(image), building / "labels" / split / label_path(image).name)
+    splits = {split: f"images/{split}" for split in dataset.splits}
+    write_data_yaml(building / "data.yaml", out, names, splits, source=str(dataset.yaml_path), rotated=False)
+
+
+def link_or_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.link(source, target)
+    except OSError:  # another file system, or links not allowed there
+        shutil.copyfile(source, target)
 
 
 def prepare_data(data: str | Path, rotate: bool = True, allow_other_classes: bool = False, workers: int = 1) -> Path:
@@ -133,7 +152,7 @@ def prepare_data(data: str | Path, rotate: bool = True, allow_other_classes: boo
         if rotate or renumber:
             write_copy(dataset, building, out, names, mapping, rotate, workers)
         else:
-            write_pointer(dataset, building, names)
+            write_links(dataset, building, out, names)
     LOGGER.info(f"train.py: training data in {out}" + (" (train split turned 0/90/180/270)" if rotate else ""))
     return out / "data.yaml"
 

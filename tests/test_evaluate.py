@@ -1,10 +1,13 @@
 """evaluate.py end to end: an oracle that sees the truth through the pixels, and a real model against ultralytics."""
 
 import json
+import shutil
+from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+import yaml
 
 import evaluate
 from digitdet.metrics import Boxes
@@ -118,10 +121,18 @@ def test_command_line(rectangles_yaml, tmp_path, capsys):
     assert code == 1 and "missing.pt" in capsys.readouterr().err
 
 
+def private_copy(data: Path, folder: Path) -> Path:
+    shutil.copytree(data.parent, folder)
+    config = yaml.safe_load((folder / data.name).read_text())
+    (folder / data.name).write_text(yaml.safe_dump({**config, "path": str(folder)}))
+    return folder / data.name
+
+
 def assert_agrees_with_ultralytics_val(weights, data, imgsz, folder):
     """Same model, data and settings: our torchmetrics mAP50 and mAP50-95 within 0.02 of ultralytics' own val."""
     from ultralytics import YOLO
 
+    data = private_copy(data, folder / "data")  # ultralytics' val writes label caches into the dataset it reads
     ours = evaluate.run(weights, data, split="val", imgsz=imgsz, batch=4, project=folder, name="ours",
                         verbose=False)["rotations"]["0"]
     theirs = YOLO(str(weights)).val(data=str(data), split="val", imgsz=imgsz, batch=4, conf=0.001, iou=0.7,

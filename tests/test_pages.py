@@ -75,20 +75,22 @@ def test_splits_use_disjoint_mnist_digits(tiny_pages):
         assert sources and all(s.split(":")[0] == source and start <= int(s.split(":")[1]) < stop for s in sources)
 
 
-def test_same_seed_same_files_with_any_workers(tiny_pages, tmp_path, mnist_dir, monkeypatch):
-    monkeypatch.setattr(pages, "CHUNK", 5)  # other chunks than tiny_pages', spread over two processes
+def test_same_seed_same_files_with_any_workers(tmp_path, mnist_dir, monkeypatch):
+    counts = {"train": 12, "val": 4, "test": 4}
+    serial = pages.run(mnist_dir, tmp_path / "serial", counts=counts, size=320, seed=0, workers=1, progress=False)
+    monkeypatch.setattr(pages, "CHUNK", 5)  # other chunks, spread over two processes
     monkeypatch.setattr(pages, "MIN_PAGES_PER_WORKER", 1)
     again = pages.run(mnist_dir, tmp_path / "again", counts={"train": 12, "val": 4, "test": 4}, size=320, seed=0,
                       workers=2, progress=False)
     other = pages.run(mnist_dir, tmp_path / "other", counts={"train": 2}, size=320, seed=1, workers=1,
                       progress=False)
-    first = sorted(p.relative_to(tiny_pages.parent) for p in tiny_pages.parent.rglob("*") if p.is_file())
+    first = sorted(p.relative_to(serial.parent) for p in serial.parent.rglob("*") if p.is_file())
     assert first == sorted(p.relative_to(again.parent) for p in again.parent.rglob("*") if p.is_file())
     for relative in first:
         if relative.name != "data.yaml":  # it names its own folder
-            assert (tiny_pages.parent / relative).read_bytes() == (again.parent / relative).read_bytes(), relative
+            assert (serial.parent / relative).read_bytes() == (again.parent / relative).read_bytes(), relative
     image = "images/train/000000.jpg"
-    assert (tiny_pages.parent / image).read_bytes() != (other.parent / image).read_bytes()
+    assert (serial.parent / image).read_bytes() != (other.parent / image).read_bytes()
 
 
 def test_digit_boxes_are_tight_and_contain_everything_the_digit_draws(layouts):

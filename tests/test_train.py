@@ -112,11 +112,16 @@ def test_rotation_quadruples_train_only_and_is_reused_until_the_source_changes(t
     assert rebuilt != data_yaml and derived_labels(rebuilt)["t0_rot090.png"] == "4"
 
 
-def test_no_rotate_with_digit_names_points_at_the_source(tmp_path):
+def test_no_rotate_with_digit_names_links_the_source_files(tmp_path):
     source = small_set(tmp_path / "export", names=DIGITS)
-    config = yaml.safe_load(train.prepare_data(source, rotate=False).read_text())
-    assert config["train"] == [str(tmp_path / "export" / "train" / "images")]
-    assert config["val"] == [str(tmp_path / "export" / "valid" / "images")]
+    derived = load_dataset(train.prepare_data(source, rotate=False))
+    original = load_dataset(source)
+    for split in ("train", "val"):
+        linked, files = derived.images(split), original.images(split)
+        assert [p.name for p in linked] == [p.name for p in files]
+        for a, b in zip(linked, files):
+            assert a.read_bytes() == b.read_bytes() and a.parent != b.parent
+            assert label_path(a).read_bytes() == label_path(b).read_bytes()
 
 
 def test_bad_labels_are_refused_with_file_and_line(tmp_path):
@@ -183,8 +188,9 @@ def test_main_reports_a_refused_dataset(tmp_path, capsys):
 # Real training (tiny: a few images, imgsz 128-160, 1-3 epochs)
 
 
-def test_tiny_model_from_scratch_has_digit_names_and_no_flips(tiny_model):
+def test_tiny_model_from_scratch_has_digit_names_and_no_flips(tiny_model, tiny_pages):
     run_dir = tiny_model.parent.parent
+    assert not list(tiny_pages.parent.rglob("*.cache"))  # ultralytics' label caches stay out of the source
     assert YOLO(str(tiny_model)).names == dict(enumerate(DIGITS))
     args = train_args(tiny_model)
     assert args["model"] == "yolov8n.yaml" and args["fliplr"] == 0 and args["flipud"] == 0
