@@ -352,41 +352,40 @@ def table_row(name: str, count: int, *values: float) -> str:
     return f"{name:>10} {int(count):6d} " + " ".join(f"{'-':>7}" if math.isnan(v) else f"{v:7.3f}" for v in values)
 
 
-def plot_pr_curves(evaluation: Evaluation, path: Path) -> None:
-    """Precision against recall at IoU 0.5 (COCO's interpolated precision), one curve per class plus their mean."""
+def plot_per_class(evaluation: Evaluation, path: Path, x: np.ndarray, curves: np.ndarray, class_label, mean_label: str,
+                   marker: tuple | None = None, **axes) -> None:
+    """One thin curve per digit present, their mean thick (optionally with a marked point), written to `path`."""
     import matplotlib.pyplot as plt  # imported late: runtime.setup() chose the backend above
 
     e = evaluation
     fig, ax = plt.subplots(figsize=(9, 6), tight_layout=True)
     for k in np.flatnonzero(e.present):
-        ax.plot(RECALL_POINTS, e.pr_precision[k], linewidth=1, label=f"{e.names[k]}  AP50 {e.ap50[k]:.3f}")
+        ax.plot(x, curves[k], linewidth=1, label=class_label(k))
     if e.present.any():
-        ax.plot(RECALL_POINTS, class_mean(e.pr_precision, e.counts), linewidth=3, color="blue",
-                label=f"all classes  mAP50 {e.coco['map50']:.3f}")
-    ax.set(xlabel="Recall", ylabel="Precision", xlim=(0, 1), ylim=(0, 1.02),
-           title="Precision-recall at IoU 0.5 (COCO 101-point interpolation)")
+        ax.plot(x, class_mean(curves, e.counts), linewidth=3, color="blue", label=mean_label)
+        if marker is not None:
+            ax.plot(*marker, "o", color="blue")
+    ax.set(xlim=(0, 1), ylim=(0, 1.02), **axes)
     ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.savefig(path, dpi=150)
     plt.close(fig)
+
+
+def plot_pr_curves(evaluation: Evaluation, path: Path) -> None:
+    """Precision against recall at IoU 0.5 (COCO's interpolated precision), one curve per class plus their mean."""
+    e = evaluation
+    plot_per_class(e, path, RECALL_POINTS, e.pr_precision, lambda k: f"{e.names[k]}  AP50 {e.ap50[k]:.3f}",
+                   f"all classes  mAP50 {e.coco['map50']:.3f}", xlabel="Recall", ylabel="Precision",
+                   title="Precision-recall at IoU 0.5 (COCO 101-point interpolation)")
 
 
 def plot_f1_curves(evaluation: Evaluation, path: Path) -> None:
     """F1 against the confidence threshold, one curve per class plus their mean, with the chosen threshold marked."""
-    import matplotlib.pyplot as plt
-
     e = evaluation
-    fig, ax = plt.subplots(figsize=(9, 6), tight_layout=True)
-    for k in np.flatnonzero(e.present):
-        ax.plot(CONFIDENCE_GRID, e.f1_curve[k], linewidth=1, label=f"{e.names[k]}  F1 {e.f1[k]:.2f}")
-    if e.present.any():
-        ax.plot(CONFIDENCE_GRID, class_mean(e.f1_curve, e.counts), linewidth=3, color="blue",
-                label=f"all classes  F1 {e.mean(e.f1):.2f} at {e.confidence:.3f}")
-        ax.plot([e.confidence], [e.mean(e.f1)], "o", color="blue")
-    ax.set(xlabel="Confidence threshold", ylabel="F1", xlim=(0, 1), ylim=(0, 1.02),
-           title=f"F1 against confidence (IoU >= {IOU_THRESHOLD})")
-    ax.legend(bbox_to_anchor=(1.02, 1), loc="upper left")
-    fig.savefig(path, dpi=150)
-    plt.close(fig)
+    plot_per_class(e, path, CONFIDENCE_GRID, e.f1_curve, lambda k: f"{e.names[k]}  F1 {e.f1[k]:.2f}",
+                   f"all classes  F1 {e.mean(e.f1):.2f} at {e.confidence:.3f}",
+                   marker=([e.confidence], [e.mean(e.f1)]), xlabel="Confidence threshold", ylabel="F1",
+                   title=f"F1 against confidence (IoU >= {IOU_THRESHOLD})")
 
 
 def plot_confusion_matrix(evaluation: Evaluation, path: Path) -> None:
