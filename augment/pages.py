@@ -52,7 +52,7 @@ MARGIN = 0.07  # of the page side kept free of writing, so tilt and perspective 
 HEIGHTS = (12, 120)  # digit heights in pixels on a 640 page; scaled with the page size
 MAX_DIGITS = 160
 CHUNK = 16  # pages per worker task
-MIN_PAGES_PER_WORKER = 100  # starting a worker process (it imports albumentations, and so torch) costs about this
+MIN_PAGES_PER_WORKER = 50  # starting a worker process (about 1 s: OpenCV, albumentations) costs about this
 LETTERS = "abcdefghijklmnopqrstuvwxyz"
 PAPERS = np.array([[0.97, 0.97, 0.96], [0.98, 0.95, 0.86], [0.88, 0.88, 0.86], [0.94, 0.96, 0.99],
                    [0.99, 0.96, 0.72]], np.float32)  # white, cream, recycled grey, bluish, legal-pad yellow

@@ -7,6 +7,7 @@ perspective; moving only a box's four corners would loosen it by up to the box's
 
 from __future__ import annotations
 
+import sys
 from functools import lru_cache
 
 import cv2
@@ -15,6 +16,9 @@ import numpy as np
 from digitdet import runtime
 
 runtime.setup()  # before albumentations, whose import otherwise asks PyPI for a newer version
+# Pages never reach albumentations as tensors: skipping its optional PyTorch adapters (it imports them under
+# suppress(ImportError)) keeps torch out of page workers, whose start-up falls from about 5 s to 1 s.
+sys.modules.setdefault("albumentations.pytorch", None)
 import albumentations as A  # noqa: E402
 
 ROTATION = 3.0  # degrees either way; a page photographed by hand, not a rotated page (augment.rotate does that)
