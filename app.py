@@ -43,7 +43,7 @@ from digitdet.reading import read_numbers  # noqa: E402
 
 DEFAULT_COLLECT_DIR = runtime.PROJECT_ROOT / "data" / "collected"
 DEFAULT_PORT = 7860
-TABLE = [("#", "number"), ("digit", "str"), ("keep", "bool"), ("confidence", "number"), ("in number", "str"),
+TABLE = [("#", "number"), ("digit", "str"), ("keep", "bool"), ("confidence", "number"), ("model read", "str"),
          ("1st", "str"), ("2nd", "str"), ("3rd", "str")]  # the corrections table's columns and their types
 EDITABLE = (1, 2)  # digit and keep; the rest is what the model said
 
@@ -191,7 +191,8 @@ def numbers_markdown(result: detect.ImageResult) -> str:
 
 
 def table(page: Page) -> list[list]:
-    """One row per digit in reading order: #, digit, keep, confidence, its number, and the three best classes."""
+    """One row per digit in reading order: #, digit, keep, confidence, the number the model read it in (corrections
+    show in the numbers above), and the three best classes."""
     d, names = page.result.detections, page.names
     number_of = {i: number.digits for number in page.result.numbers for i in number.members}
     rows = []
