@@ -128,9 +128,18 @@ def private_copy(data: Path, folder: Path) -> Path:
     return folder / data.name
 
 
-def assert_agrees_with_ultralytics_val(weights, data, imgsz, folder):
-    """Same model, data and settings: our torchmetrics mAP50 and mAP50-95 within 0.02 of ultralytics' own val."""
+def assert_agrees_with_ultralytics_val(weights, data, imgsz, folder, monkeypatch):
+    """Same model, data and settings: our torchmetrics mAP50 and mAP50-95 within 0.02 of ultralytics' own val.
+
+    val's NMS keeps a box once for every class above conf (multi_label, hard-coded); predict and detect.py keep only
+    the best class, which is what we score. For a weak model the second choices add about 0.02 to val's mAP50 (the
+    README's table), so val runs here with single-label NMS: what is compared is the metric arithmetic.
+    """
     from ultralytics import YOLO
+    from ultralytics.utils import nms
+
+    best_class_only = nms.non_max_suppression
+    monkeypatch.setattr(nms, "non_max_suppression", lambda *a, **k: best_class_only(*a, **{**k, "multi_label": False}))
 
     data = private_copy(data, folder / "data")  # ultralytics' val writes label caches into the dataset it reads
     ours = evaluate.run(weights, data, split="val", imgsz=imgsz, batch=4, project=folder, name="ours",
@@ -142,17 +151,17 @@ def assert_agrees_with_ultralytics_val(weights, data, imgsz, folder):
     assert ours["map50_95"] == pytest.approx(theirs.map, abs=0.02)
 
 
-def test_agrees_with_ultralytics_val(tiny_model, tiny_pages, tmp_path):
-    assert_agrees_with_ultralytics_val(tiny_model, tiny_pages, 160, tmp_path)
+def test_agrees_with_ultralytics_val(tiny_model, tiny_pages, tmp_path, monkeypatch):
+    assert_agrees_with_ultralytics_val(tiny_model, tiny_pages, 160, tmp_path, monkeypatch)
 
 
-def test_shipped_model_agrees_with_ultralytics_val(tiny_pages, tmp_path):
+def test_shipped_model_agrees_with_ultralytics_val(tiny_pages, tmp_path, monkeypatch):
     """The tiny model scores near 0 on both sides; the shipped model, once there is one, makes this comparison bite."""
     if not SHIPPED.exists():
         pytest.skip(f"{SHIPPED} not found (no shipped model yet)")
     provenance = SHIPPED.with_suffix(".json")  # train.py --export writes the size it was trained at
     imgsz = json.loads(provenance.read_text())["imgsz"] if provenance.exists() else 640
-    assert_agrees_with_ultralytics_val(SHIPPED, tiny_pages, imgsz, tmp_path)
+    assert_agrees_with_ultralytics_val(SHIPPED, tiny_pages, imgsz, tmp_path, monkeypatch)
 
 
 def test_detect_engine_scores_what_detect_py_reports(tiny_model, tiny_pages, tmp_path):
