@@ -25,7 +25,6 @@ import argparse
 import csv
 import glob
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from digitdet import runtime
 
 runtime.setup()  # before ultralytics and onnxruntime are imported (by digitdet.detector, lazily)
 
+from digitdet.atomic import replaced  # noqa: E402
 from digitdet.detector import DEFAULT_WEIGHTS, Detections, Detector, ModelError, export_onnx  # noqa: E402
 from digitdet.images import ImageReadError, read_image  # noqa: E402
 from digitdet.labels import IMAGE_SUFFIXES  # noqa: E402
@@ -180,14 +180,9 @@ def csv_rows(result: ImageResult, names: list[str]):
 
 
 def write_atomic(path: Path, write) -> None:
-    """Write through a temporary file and rename it into place, so a file is never left half-written."""
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "w", newline="") as f:
-            write(f)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    """Write a text file through `write(f)`, never leaving it half-written."""
+    with replaced(path) as temporary, open(temporary, "w", newline="") as f:
+        write(f)
 
 
 def write_json(path: Path, report: Report, names: list[str]) -> None:

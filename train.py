@@ -48,8 +48,8 @@ from ultralytics import YOLO  # noqa: E402
 from ultralytics.utils import LOGGER  # noqa: E402
 
 from augment import rotate as rotation  # noqa: E402
-from digitdet.atomic import build_into  # noqa: E402
-from digitdet.labels import (DatasetError, Dataset, label_path, load_dataset, require_valid,  # noqa: E402
+from digitdet.atomic import build_into, replaced  # noqa: E402
+from digitdet.labels import (DIGITS, DatasetError, Dataset, label_path, load_dataset, require_valid,  # noqa: E402
                              write_data_yaml)
 
 ROOT = runtime.PROJECT_ROOT
@@ -59,7 +59,6 @@ SCRATCH = "yolov8n.yaml"  # the architecture ultralytics builds when there are n
 SHIPPED = ROOT / "weights"  # where --export puts best.pt and best.json
 DERIVED_DIR = runtime.CACHE_DIR / "datasets"  # rotated / relabeled copies of source datasets
 DERIVATION_VERSION = 1  # bump when the derived layout changes, so old copies are not reused
-DIGITS = [str(d) for d in range(10)]
 
 # Training hyperparameters that differ from ultralytics' defaults (ultralytics/cfg/default.yaml), and why.
 # Everything else is ultralytics' default on purpose. In particular degrees stays 0: orientation variety comes from
@@ -216,12 +215,10 @@ def provenance(model: YOLO, started: float, results) -> dict:
 def export_weights(run_dir: Path, folder: Path, record: dict) -> Path:
     """Copy best.pt into `folder` with best.json beside it; each file is written aside and renamed into place."""
     folder.mkdir(parents=True, exist_ok=True)
-    partial = folder / ".best.pt.partial"
-    shutil.copyfile(run_dir / "weights" / "best.pt", partial)
-    partial.replace(folder / "best.pt")
-    partial = folder / ".best.json.partial"
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    partial.replace(folder / "best.json")
+    with replaced(folder / "best.pt") as partial:
+        shutil.copyfile(run_dir / "weights" / "best.pt", partial)
+    with replaced(folder / "best.json") as partial:
+        partial.write_text(json.dumps(record, indent=2) + "\n")
     LOGGER.info(f"train.py: exported {folder / 'best.pt'} with provenance {folder / 'best.json'}")
     return folder / "best.pt"
 

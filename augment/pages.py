@@ -41,10 +41,9 @@ from tqdm import tqdm
 from augment import photo
 from digitdet import mnist
 from digitdet.atomic import build_into, refuse_overlap
-from digitdet.labels import SPLITS, DatasetError, Label, label_path, numbers_path, read_labels, write_data_yaml, \
+from digitdet.labels import DIGITS, SPLITS, DatasetError, Label, label_path, numbers_path, read_labels, write_data_yaml, \
     write_labels
 
-NAMES = [str(d) for d in range(10)]
 COUNTS = {"train": 8000, "val": 1000, "test": 1000}
 INK_LEVEL = 0.5  # a pixel is a digit's ink where its stroke coverage reaches this; boxes are the box of the ink
 BLANK_PAGES = 0.03
@@ -552,7 +551,7 @@ def run(mnist_dir: str | Path | None, out_dir: str | Path, counts: dict[str, int
         chunks = [Chunk(split, start, min(start + CHUNK, n), building, size, seed)
                   for split, n in counts.items() for start in range(0, n, CHUNK)]
         write_chunks(chunks, folder, pools, workers, progress)
-        write_data_yaml(building / "data.yaml", out_dir, NAMES, {split: f"images/{split}" for split in splits},
+        write_data_yaml(building / "data.yaml", out_dir, DIGITS, {split: f"images/{split}" for split in splits},
                         generator="augment.pages", seed=seed, size=size, counts=counts, mnist=str(folder.resolve()))
     if preview is not None:
         write_preview(out_dir, Path(preview))
@@ -570,7 +569,7 @@ def draw_page(image: np.ndarray, labels: list[Label], record: dict, side: int) -
         cx, cy, w, h = (v * side for v in label.box)
         x1, y1 = int(round(cx - w / 2)), int(round(cy - h / 2))
         cv2.rectangle(image, (x1, y1), (int(round(cx + w / 2)), int(round(cy + h / 2))), (0, 200, 0), 1)
-        cv2.putText(image, NAMES[label.cls], (x1, max(y1 - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 230), 1,
+        cv2.putText(image, DIGITS[label.cls], (x1, max(y1 - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 230), 1,
                     cv2.LINE_AA)
     return image
 
@@ -580,7 +579,7 @@ def write_preview(out_dir: Path, path: Path, count: int = 16, side: int = 400) -
     images = [p for split in SPLITS for p in sorted((out_dir / "images" / split).glob("*.jpg"))][:count]
     if not images:
         raise DatasetError(f"{out_dir}: no pages to preview")
-    tiles = [draw_page(cv2.imread(str(p)), read_labels(label_path(p), len(NAMES)),
+    tiles = [draw_page(cv2.imread(str(p)), read_labels(label_path(p), len(DIGITS)),
                        json.loads(numbers_path(p).read_text()), side) for p in images]
     tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % 4)
     sheet = np.vstack([np.hstack(tiles[i: i + 4]) for i in range(0, len(tiles), 4)])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from contextlib import contextmanager
@@ -15,6 +16,18 @@ def refuse_overlap(out_dir: Path, sources: list[Path]) -> None:
         source = source.resolve()
         if source == out_dir or out_dir in source.parents:
             raise ValueError(f"{out_dir}: output folder would contain the source {source}; choose another folder")
+
+
+@contextmanager
+def replaced(path: Path):
+    """Yield a temporary path beside `path` to write; when the block ends it replaces `path`, on an error it is
+    removed, so `path` is never half-written."""
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        yield temporary
+        temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -14,7 +14,6 @@ before it is decoded (size in bytes, format from its content, pixel count), and 
 
 from __future__ import annotations
 
-import os
 import secrets
 import threading
 import time
@@ -25,10 +24,10 @@ import cv2
 import numpy as np
 from PIL import Image
 
+from digitdet.atomic import replaced
 from digitdet.images import ImageReadError, read_image
-from digitdet.labels import IMAGE_SUFFIXES, Label, check_image, write_data_yaml, write_labels
+from digitdet.labels import DIGITS, IMAGE_SUFFIXES, Label, check_image, write_data_yaml, write_labels
 
-DIGITS = [str(d) for d in range(10)]
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a phone photo is 2-12 MB
 MAX_PIXELS = 50_000_000  # an 8000 x 6000 photo; more is no page photo, and would take gigabytes to decode
 FORMATS = {"JPEG", "PNG", "BMP", "TIFF", "WEBP", "MPO"}  # what both PIL and OpenCV read (MPO: a phone's JPEG)
@@ -150,9 +149,8 @@ def write_dataset_yaml(root: Path) -> Path:
     """root/data.yaml for the pages saved so far; val is the train images until val has a page of its own."""
     val = "images/val" if count_images(root / "images" / "val") else "images/train"
     path = root / "data.yaml"
-    temporary = root / f".data.yaml.{os.getpid()}.tmp"
-    write_data_yaml(temporary, root, DIGITS, {"train": "images/train", "val": val})
-    temporary.replace(path)
+    with replaced(path) as temporary:
+        write_data_yaml(temporary, root, DIGITS, {"train": "images/train", "val": val})
     return path
 
 

@@ -26,6 +26,7 @@ from PIL import Image
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
 SPLITS = ("train", "val", "test")
+DIGITS = [str(d) for d in range(10)]  # class names of a digit dataset: class i is the digit i
 TOLERANCE = 0.01  # coordinates this far outside [0, 1] are clipped (exports round); beyond it they are errors
 
 

@@ -12,6 +12,8 @@ import os
 import shutil
 from pathlib import Path
 
+from digitdet.atomic import replaced
+
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = Path(os.environ.get("DIGITDET_CACHE", PROJECT_ROOT / ".cache"))
 FONTS = ("Arial.ttf", "Arial.Unicode.ttf")  # the fonts ultralytics' plots and annotators ask for
@@ -44,9 +46,8 @@ def install_fonts(folder: Path) -> None:
             import matplotlib  # only its bundled font file is needed
 
             source = Path(matplotlib.get_data_path()) / "fonts" / "ttf" / "DejaVuSans.ttf"
-            temporary = folder / f".{name}.{os.getpid()}"
-            shutil.copyfile(source, temporary)
-            temporary.replace(folder / name)  # atomic, so parallel test workers never see half a font
+            with replaced(folder / name) as temporary:  # parallel processes never see half a font
+                shutil.copyfile(source, temporary)
 
 
 def project_path(path: str | Path) -> Path:
