@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -39,7 +39,6 @@ import detect  # noqa: E402
 from digitdet import collect  # noqa: E402
 from digitdet.detector import DEFAULT_WEIGHTS, Detections, Detector, ModelError  # noqa: E402
 from digitdet.images import to_bgr  # noqa: E402
-from digitdet.reading import read_numbers  # noqa: E402
 
 DEFAULT_COLLECT_DIR = runtime.PROJECT_ROOT / "data" / "collected"
 DEFAULT_PORT = 7860
@@ -79,7 +78,7 @@ class DigitApp:
             self.detector.conf = conf
             detections = self.detector.detect([image])[0]
         names = self.detector.names
-        numbers = read_numbers(detections.boxes, detections.classes, detections.confidences, names)
+        numbers = detect.read_detections(detections, names, image.shape[1], image.shape[0])
         result = detect.ImageResult(Path(source), image.shape[1], image.shape[0], detections, numbers)
         return Page(image, result, names, conf)
 
@@ -125,7 +124,7 @@ class DigitApp:
             corrected = corrected_detections(page, rows)
         except collect.CorrectionError as error:
             return gr.skip(), gr.skip(), f"**Cannot apply the corrections:** {error}"
-        numbers = read_numbers(corrected.boxes, corrected.classes, corrected.confidences, collect.DIGITS)
+        numbers = detect.read_detections(corrected, collect.DIGITS, page.result.width, page.result.height)
         result = detect.ImageResult(Path("corrected"), page.result.width, page.result.height, corrected, numbers)
         return annotated_rgb(page.image, result, collect.DIGITS), numbers_markdown(result), ""
 
@@ -154,8 +153,8 @@ def corrected_detections(page: Page, rows) -> Detections:
     model_digits = np.array([page.names[c] for c in d.classes[keep]])
     unchanged_class = model_digits == digits.astype(str)
     confidences = np.where(unchanged_class, d.confidences[keep], 1.0).astype(np.float32)
-    return Detections(d.boxes[keep].reshape(-1, 4), confidences, digits, d.top_classes[keep],
-                      d.top_scores[keep], d.windows, d.seconds)
+    return replace(d, boxes=d.boxes[keep].reshape(-1, 4), confidences=confidences, classes=digits,
+                   top_classes=d.top_classes[keep], top_scores=d.top_scores[keep])
 
 
 def table_rows_of(rows) -> list[list]:

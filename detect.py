@@ -11,12 +11,18 @@ large that 40-pixel digits would vanish at the model's input size are also run a
 forces this, e.g. for small digits in a small image). An unreadable file is reported and skipped; the exit code
 is 1 if any image failed.
 
+An orientation-aware model (train.py --orientation) also finds each page's quarter turn from all its digits: the
+numbers are read as on the upright page, the line says "page turned 90°", the JSON gives "turn" (degrees
+counter-clockwise) and "turn_confidence", a 6 on an upside-down page is read as a 6, and --upright saves the
+annotated page turned back upright.
+
 Usage:
     python detect.py page.jpg                          # weights/best.pt, annotated copy in results/detect/
     python detect.py photos/ "scans/*.png" --json --csv --save-dir out/
     python detect.py photo.jpg --conf 0.4 --tile       # force tiled inference
     python detect.py --export onnx                     # write weights/best.onnx beside weights/best.pt
     python detect.py photos/ --onnx                    # run weights/best.onnx with onnxruntime (faster on a CPU)
+    python detect.py sideways.jpg --upright            # annotated copy turned upright (orientation-aware model)
 """
 
 from __future__ import annotations
@@ -26,7 +32,7 @@ import csv
 import glob
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -36,10 +42,12 @@ from digitdet import runtime
 
 runtime.setup()  # before ultralytics and onnxruntime are imported (by digitdet.detector, lazily)
 
+from augment.rotate import rotate_image  # noqa: E402
 from digitdet.atomic import replaced  # noqa: E402
 from digitdet.detector import DEFAULT_WEIGHTS, Detections, Detector, ModelError, export_onnx  # noqa: E402
 from digitdet.images import ImageReadError, read_image  # noqa: E402
 from digitdet.labels import IMAGE_SUFFIXES  # noqa: E402
+from digitdet.orientation import turn_boxes  # noqa: E402
 from digitdet.reading import Number, read_numbers  # noqa: E402
 
 DEFAULT_SAVE_DIR = runtime.PROJECT_ROOT / "results" / "detect"
@@ -149,7 +157,8 @@ def summary_line(result: ImageResult) -> str:
         text += ": " + " ".join(number.digits for number in result.numbers)
     tiles = result.detections.windows - 1
     timing = f"{result.detections.seconds * 1000:.0f} ms" + (f", {tiles} tiles" if tiles else "")
-    return f"{text} ({timing})"
+    turned = f"page turned {result.detections.turn}°, " if result.detections.turn else ""
+    return f"{text} ({turned}{timing})"
 
 
 def to_record(result: ImageResult, names: list[str]) -> dict:
@@ -164,7 +173,15 @@ def to_record(result: ImageResult, names: list[str]) -> dict:
                 "line": n.line, "members": n.members} for n in result.numbers]
     return {"image": str(result.path), "width": result.width, "height": result.height,
             "annotated": str(result.annotated) if result.annotated else None,
-            "ms": round(d.seconds * 1000, 1), "tiles": d.windows - 1, "digits": digits, "numbers": numbers}
+            "ms": round(d.seconds * 1000, 1), "tiles": d.windows - 1, **orientation_record(d), "digits": digits,
+            "numbers": numbers}
+
+
+def orientation_record(detections: Detections) -> dict:
+    """The page's turn for an orientation-aware model (nothing for a plain one)."""
+    if detections.turn_confidence is None:
+        return {}
+    return {"turn": detections.turn, "turn_confidence": round(detections.turn_confidence, 4)}
 
 
 def csv_rows(result: ImageResult, names: list[str]):
@@ -215,7 +232,7 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
         conf: float = 0.25, iou: float = 0.7, device: str = "cpu", save_dir: str | Path | None = None,
         save_images: bool = True, save_json: bool = False, save_csv: bool = False, tile: bool | None = None,
         tile_size: int | None = None, onnx: bool = False, threads: int | None = None, batch: int = 8,
-        verbose: bool = True, detector: Detector | None = None) -> Report:
+        verbose: bool = True, detector: Detector | None = None, upright: bool = False) -> Report:
     """Detect and read the digits of every image in `source`; returns a Report.
 
     Args:
@@ -235,6 +252,7 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
         threads: CPU threads for inference (default: the libraries' choice).
         batch: images (or tiles) per model call.
         verbose: print one line per image and a summary.
+        upright: save annotated pages turned back upright (orientation-aware models find a page's turn).
         detector: an already loaded Detector to reuse across calls; weights, imgsz, conf, iou, device, onnx,
             threads and batch are then its own.
     """
@@ -250,10 +268,10 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
     for start in range(0, len(paths), detector.batch):
         images = read_images(paths[start:start + detector.batch], report, verbose)
         for (path, image), detections in zip(images.items(), detector.detect(list(images.values()), tile, tile_size)):
-            numbers = read_numbers(detections.boxes, detections.classes, detections.confidences, detector.names)
+            numbers = read_detections(detections, detector.names, image.shape[1], image.shape[0])
             result = ImageResult(path, image.shape[1], image.shape[0], detections, numbers)
             if save_images:
-                save_annotated(result, image, report.save_dir / names[path], detector.names, report)
+                save_annotated(result, image, report.save_dir / names[path], detector.names, report, upright)
             report.results.append(result)
             echo(summary_line(result), verbose)
     if save_json:
@@ -262,6 +280,12 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
         write_csv(report.save_dir / "detections.csv", report, detector.names)
     echo(f"{len(report.results)} image(s) read, {len(report.failed)} failed; results in {report.save_dir}", verbose)
     return report
+
+
+def read_detections(detections: Detections, names: list[str], width: int, height: int) -> list[Number]:
+    """The numbers of one image's detections, read as on the upright page."""
+    return read_numbers(detections.boxes, detections.classes, detections.confidences, names, detections.turn,
+                        (width, height))
 
 
 def load_detector(weights: str | Path, imgsz: int | None, conf: float, iou: float, device: str,
@@ -294,8 +318,15 @@ def read_images(paths: list[Path], report: Report, verbose: bool) -> dict[Path, 
     return images
 
 
-def save_annotated(result: ImageResult, image: np.ndarray, path: Path, names: list[str], report: Report) -> None:
-    if cv2.imwrite(str(path), annotate(image, result.detections, names, result.numbers)):
+def save_annotated(result: ImageResult, image: np.ndarray, path: Path, names: list[str], report: Report,
+                   upright: bool = False) -> None:
+    """Write the annotated image; `upright`: turned back upright when the model found the page turned."""
+    detections, back = result.detections, (360 - result.detections.turn) % 360
+    if upright and back:
+        detections = replace(detections, boxes=turn_boxes(detections.boxes, back, result.width, result.height)
+                             .astype(np.float32))
+        image = rotate_image(image, back)
+    if cv2.imwrite(str(path), annotate(image, detections, names, result.numbers)):
         result.annotated = path
     else:
         report.failed.append((result.path, f"could not write {path}"))
@@ -330,6 +361,8 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                         help="tile side in pixels when tiling (default: 2 x imgsz)")
     parser.add_argument("--onnx", action="store_true", help="run the .onnx beside --weights with onnxruntime")
     parser.add_argument("--export", choices=["onnx"], help="export --weights to ONNX (beside it) and exit")
+    parser.add_argument("--upright", action="store_true",
+                        help="save annotated pages turned back upright (orientation-aware models)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
     parser.add_argument("--batch", type=int, default=8, help="images or tiles per model call (default: 8)")
     opt = parser.parse_args(argv)
@@ -346,7 +379,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         report = run(opt.source, opt.weights, opt.imgsz, opt.conf, opt.iou, opt.device, opt.save_dir,
                      opt.save_images, opt.save_json, opt.save_csv, opt.tile, opt.tile_size, opt.onnx, opt.threads,
-                     opt.batch)
+                     opt.batch, upright=opt.upright)
     except (ModelError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1

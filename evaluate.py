@@ -22,6 +22,9 @@ How it counts:
   - Reading, for pages with the page builder's numbers/ sidecars: the share of numbers read exactly (same digit
     string, box at the same place: IoU >= 0.5) by digitdet.reading, as detect.py reads them, at that threshold.
   - --rotations turns every image and its boxes (in memory, with augment.rotate) counter-clockwise by each angle.
+  - 6<->9: the share of true 6s and 9s taken for the other one (confusion matrix, at that threshold).
+  - Orientation-aware models (train.py --orientation) are scored through detect.py's Detector, which finds each
+    page's turn and gives digits 0-9; "turn" is the share of pages with 3+ digits whose turn it found.
 """
 
 from __future__ import annotations
@@ -47,11 +50,13 @@ from digitdet.images import read_image  # noqa: E402
 from digitdet.labels import DatasetError, label_path, load_dataset, numbers_path, read_labels  # noqa: E402
 from digitdet.metrics import (Boxes, DetectionEvaluator, Evaluation, finite, format_table,  # noqa: E402
                               numbers_read_exactly, write_plots)
+from digitdet.orientation import is_joint  # noqa: E402
 from digitdet.reading import read_numbers  # noqa: E402
 
 RESULTS = runtime.PROJECT_ROOT / "results"
 SUMMARY_COLUMNS = {"map50": "mAP50", "map50_95": "mAP50-95", "precision": "P", "recall": "R", "f1": "F1",
-                   "reading_accuracy": "read"}
+                   "six_nine_confusion": "6<->9", "reading_accuracy": "read", "orientation_accuracy": "turn"}
+MIN_TURN_DIGITS = 3  # pages with fewer digits are left out of the orientation score: too little to go on
 
 Predictor = Callable[[list[np.ndarray]], list[Boxes]]  # a batch of BGR images -> their boxes in pixels
 ENGINES = ("ultralytics", "detect", "onnx")
@@ -90,7 +95,8 @@ class DetectorPredictor:
         self.names, self.imgsz = self.detector.names, self.detector.imgsz
 
     def __call__(self, images: list[np.ndarray]) -> list[Boxes]:
-        return [Boxes(d.boxes, d.classes, d.confidences) for d in self.detector.detect(images)]
+        return [Boxes(d.boxes, d.classes, d.confidences, d.turn if d.turn_confidence is not None else None)
+                for d in self.detector.detect(images)]
 
 
 def load_predictor(engine: str, weights: str | Path, imgsz: int | None, conf: float, iou: float, max_det: int,
@@ -99,7 +105,11 @@ def load_predictor(engine: str, weights: str | Path, imgsz: int | None, conf: fl
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if engine == "ultralytics":
-        return UltralyticsPredictor(weights, imgsz, conf, iou, max_det, device)
+        predictor = UltralyticsPredictor(weights, imgsz, conf, iou, max_det, device)
+        if not is_joint(predictor.names):
+            return predictor
+        print(f"{weights}: an orientation-aware model (40 joint classes): scored with detect.py's Detector, which "
+              f"finds each page's turn and reports digits 0-9", file=sys.stderr)
     weights = Path(weights).with_suffix(".onnx") if engine == "onnx" else weights
     return DetectorPredictor(weights, imgsz, conf, iou, max_det, device, batch)
 
@@ -146,14 +156,16 @@ def load_sample(image_path: Path, n_classes: int, angle: int) -> Sample:
     return Sample(image, truth, read_sidecar(image_path, upright.shape[1], upright.shape[0], angle))
 
 
-def reading_score(pages: list[tuple[Boxes, list]], confidence: float, names: list[str]) -> dict | None:
-    """The share of sidecar numbers read exactly from the predictions kept at `confidence`; None without sidecars."""
+def reading_score(pages: list[tuple[Boxes, list, tuple[int, int]]], confidence: float, names: list[str]) -> dict | None:
+    """The share of sidecar numbers read exactly from the predictions kept at `confidence`; None without sidecars.
+    Each page is (predictions, sidecar numbers, (width, height)); a page whose turn was found is read upright."""
     if not pages:
         return None
     read_exactly = total = 0
-    for predictions, numbers in pages:
+    for predictions, numbers, size in pages:
         kept = predictions.above(confidence)
-        read = [(n.digits, n.box) for n in read_numbers(kept.xyxy, kept.classes, kept.scores, names=names)]
+        read = [(n.digits, n.box) for n in read_numbers(kept.xyxy, kept.classes, kept.scores, names, kept.turn or 0,
+                                                        size)]
         read_exactly += numbers_read_exactly(read, numbers)
         total += len(numbers)
     return {"pages": len(pages), "numbers": total, "read_exactly": read_exactly,
@@ -164,17 +176,21 @@ def evaluate(predict: Predictor, images: Sequence[Path], names: list[str], angle
              max_det: int = 300, progress: bool = True) -> Evaluation:
     """Run `predict` over the images turned by `angle` and score its boxes against their labels."""
     evaluator = DetectionEvaluator(names, max_det)
-    pages = []
+    pages, turns = [], []
     with tqdm(total=len(images), desc=f"evaluating, turned {angle:3d}°", unit="img", disable=not progress) as bar:
         for start in range(0, len(images), batch):
             samples = [load_sample(path, len(names), angle) for path in images[start:start + batch]]
             for sample, predictions in zip(samples, predict([s.image for s in samples]), strict=True):
                 evaluator.update(predictions, sample.truth)
                 if sample.numbers is not None:
-                    pages.append((predictions, sample.numbers))
+                    pages.append((predictions, sample.numbers, (sample.image.shape[1], sample.image.shape[0])))
+                if predictions.turn is not None and len(sample.truth) >= MIN_TURN_DIGITS:
+                    turns.append(predictions.turn == angle)
             bar.update(len(samples))
     evaluation = evaluator.compute()
     evaluation.reading = reading_score(pages, evaluation.confidence, names)
+    if turns:
+        evaluation.orientation = {"pages": len(turns), "right": int(sum(turns)), "accuracy": float(np.mean(turns))}
     return evaluation
 
 
@@ -270,6 +286,12 @@ def print_report(evaluations: dict[int, Evaluation], mean: dict[str, float], fol
         if e.reading:
             r = e.reading
             print(f"reading: {r['read_exactly']} of {r['numbers']} numbers read exactly ({r['accuracy']:.1%})")
+        if e.orientation:
+            o = e.orientation
+            print(f"orientation: right on {o['right']} of {o['pages']} pages with {MIN_TURN_DIGITS}+ digits "
+                  f"({o['accuracy']:.1%})")
+        if (six_nine := e.six_nine_confusion()) is not None:
+            print(f"6 and 9 taken for each other: {six_nine:.2%} of the true 6s and 9s")
     if len(evaluations) > 1:
         print("\n" + format_rotations(evaluations, mean))
     print(f"\nresults in {folder}")

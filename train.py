@@ -5,6 +5,8 @@ Usage:
     python train.py --weights weights/yolov8n.pt --freeze 10 # transfer learning from COCO-pretrained yolov8n
     python train.py --data path/to/export/data.yaml --weights weights/best.pt --epochs 30 --export
                                                              # fine-tune on your own labeled set and ship the result
+    python train.py --orientation                            # 40 joint classes (digit x quarter turn): detect.py
+                                                             # then finds each page's orientation, 6 apart from 9
     python train.py --name digits --resume                   # continue the interrupted run runs/digits
     python train.py --device 0,1,2,3 --batch 64              # four GPUs (ultralytics' DDP)
 
@@ -16,6 +18,8 @@ What happens:
   3. The train split is expanded into 0/90/180/270-degree copies (augment.rotate); --no-rotate skips this.
      Derived copies live in .cache/datasets/, keyed on a fingerprint of the source files (paths, sizes, times),
      and are reused until the source changes. Delete that folder at any time to reclaim the space.
+     With --orientation each turned copy's boxes get the joint class of their digit at that turn (digit + 10 x
+     turn index, names '0'..'9', '0@90'..'9@270'; see digitdet/orientation.py).
   4. Ultralytics trains with its own progress bars and per-epoch lines; fliplr and flipud are always 0 because a
      mirrored digit is not a digit. Each run goes to runs/<name>/ (weights/best.pt, weights/last.pt, results.csv,
      PR/F1 curves, confusion matrices); an existing name gets a number appended (digits2, digits3, ...).
@@ -49,6 +53,7 @@ from ultralytics.utils import LOGGER  # noqa: E402
 
 from augment import rotate as rotation  # noqa: E402
 from digitdet.atomic import build_into, replaced  # noqa: E402
+from digitdet.orientation import JOINT_NAMES, is_joint, joint_class  # noqa: E402
 from digitdet.labels import (DIGITS, DatasetError, Dataset, label_path, load_dataset, require_valid,  # noqa: E402
                              write_data_yaml)
 
@@ -93,19 +98,31 @@ def fingerprint(dataset: Dataset, *settings) -> str:
     return digest.hexdigest()[:16]
 
 
-def relabel(root: Path, mapping: dict[int, int]) -> None:
-    """Rewrite the class id of every label line under root/labels (boxes and polygons alike)."""
-    for path in (root / "labels").rglob("*.txt"):
+def relabel(paths, new_class) -> None:
+    """Rewrite the class id of every label line in `paths` as new_class(old id) (boxes and polygons alike)."""
+    for path in paths:
         lines = [line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip()]
-        path.write_text("".join(f"{mapping[int(cls)]} {rest}\n" for cls, rest in lines))
+        path.write_text("".join(f"{new_class(int(cls))} {rest}\n" for cls, rest in lines))
+
+
+def mark_turns(root: Path) -> None:
+    """Give each rotated copy's boxes the joint class of their digit at the copy's turn (manifest.csv says which)."""
+    for row in rotation.read_manifest(root / "manifest.csv"):
+        label = label_path(root / row["output_image"])
+        if label.exists():
+            relabel([label], lambda digit, turn=row["angle"]: joint_class(digit, turn))
 
 
 def write_copy(dataset: Dataset, building: Path, out: Path, names: list[str], mapping: dict, rotate: bool,
-               workers: int) -> None:
-    """A copy in ultralytics' layout: train turned 4 ways (or copied as is), val/test copied, classes renumbered."""
+               orientation: bool, workers: int) -> None:
+    """A copy in ultralytics' layout: train turned 4 ways (or copied as is), val/test copied, classes renumbered;
+    with `orientation`, the turned copies' classes are joint classes (digit x turn, digitdet.orientation)."""
     angles = rotation.ANGLES if rotate else (0,)
     rotation.run(dataset.yaml_path, building, splits=("train",), angles=angles, workers=workers, overwrite=True)
-    relabel(building, mapping)
+    relabel((building / "labels").rglob("*.txt"), mapping.__getitem__)
+    if orientation:
+        mark_turns(building)
+        names = JOINT_NAMES
     splits = {split: f"images/{split}" for split in dataset.splits}
     write_data_yaml(building / "data.yaml", out, names, splits, source=str(dataset.yaml_path), rotated=rotate)
 
@@ -136,20 +153,25 @@ def link_or_copy(source: Path, target: Path) -> None:
         shutil.copyfile(source, target)
 
 
-def prepare_data(data: str | Path, rotate: bool = True, allow_other_classes: bool = False, workers: int = 1) -> Path:
-    """Validate a dataset and return the data.yaml to train on: absolute paths, classes '0'..'9' (+ others)."""
+def prepare_data(data: str | Path, rotate: bool = True, allow_other_classes: bool = False, workers: int = 1,
+                 orientation: bool = False) -> Path:
+    """Validate a dataset and return the data.yaml to train on: absolute paths, classes '0'..'9' (+ others), or
+    with `orientation` the 40 joint classes (the train split turned 4 ways, each box labelled with its turn)."""
     dataset = load_dataset(data)
     if "val" not in dataset.splits:
         raise DatasetError(f"{dataset.yaml_path}: no 'val' split; training measures the model on it every epoch")
+    if orientation and (allow_other_classes or not rotate):
+        raise ValueError("orientation-aware training needs the rotated copies and digit classes only "
+                         "(it cannot be combined with --no-rotate or --allow-other-classes)")
     names, mapping = digit_classes(dataset.names, dataset.yaml_path, allow_other_classes)
     renumber = any(old != new for old, new in mapping.items())
-    out = DERIVED_DIR / f"{dataset.root.name}-{fingerprint(dataset, rotate, names, mapping)}"
+    out = DERIVED_DIR / f"{dataset.root.name}-{fingerprint(dataset, rotate, names, mapping, orientation)}"
     if (out / "data.yaml").exists():
         LOGGER.info(f"train.py: reusing {out} (source unchanged)")
         return out / "data.yaml"
     with build_into(out) as building:
         if rotate or renumber:
-            write_copy(dataset, building, out, names, mapping, rotate, workers)
+            write_copy(dataset, building, out, names, mapping, rotate, orientation, workers)
         else:
             write_links(dataset, building, out, names)
     LOGGER.info(f"train.py: training data in {out}" + (" (train split turned 0/90/180/270)" if rotate else ""))
@@ -233,7 +255,8 @@ def train_options(data_yaml: Path, overrides: dict, **options) -> dict:
 def run(data: str | Path = DEFAULT_DATA, weights: str | Path | None = None, epochs: int = 100, imgsz: int = 640,
         batch: int = 16, workers: int = 8, device: str | None = None, freeze: int | None = None, rotate: bool = True,
         resume: bool = False, name: str = "digits", project: str | Path = ROOT / "runs",
-        export: bool | str | Path = False, allow_other_classes: bool = False, **overrides) -> Path:
+        export: bool | str | Path = False, allow_other_classes: bool = False, orientation: bool | None = None,
+        **overrides) -> Path:
     """Train (or fine-tune) yolov8n on a digit dataset and return the run folder.
 
     Args:
@@ -250,6 +273,8 @@ def run(data: str | Path = DEFAULT_DATA, weights: str | Path | None = None, epoc
         name, project: the run goes to project/name (a number is appended when that exists, unless resuming).
         export: True: copy best.pt and its provenance best.json to weights/; a path: to that folder.
         allow_other_classes: keep non-digit classes (as 10, 11, ...) instead of refusing the dataset.
+        orientation: train the 40 joint classes (digit x quarter turn) with which detect.py finds each page's
+            orientation and tells 6 from 9; None: as the start weights (joint weights stay joint).
         overrides: further ultralytics train arguments (e.g. lr0=0.002, patience=20, plots=False).
     """
     project, started = runtime.project_path(project), time.time()
@@ -257,9 +282,11 @@ def run(data: str | Path = DEFAULT_DATA, weights: str | Path | None = None, epoc
         model = resume_model(project / name)
         results = model.train(resume=True, workers=workers, **({"device": device} if device is not None else {}))
     else:
-        start = start_weights(weights)  # before the data, so a wrong path fails at once
-        data_yaml = prepare_data(data, rotate, allow_other_classes, max(1, min(workers, os.cpu_count() or 1)))
-        model = YOLO(start)
+        model = YOLO(start_weights(weights))  # before the data, so a wrong path fails at once
+        if orientation is None:  # fine-tuning an orientation-aware model keeps it so
+            orientation = is_joint(model.names.values())
+        data_yaml = prepare_data(data, rotate, allow_other_classes, max(1, min(workers, os.cpu_count() or 1)),
+                                 orientation)
         results = model.train(**train_options(data_yaml, overrides, epochs=epochs, imgsz=imgsz, batch=batch,
                                               workers=workers, device=device, freeze=freeze, project=str(project),
                                               name=name))
@@ -290,6 +317,9 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--project", type=Path, default=ROOT / "runs", help="folder of runs (default: runs/)")
     parser.add_argument("--export", nargs="?", const=True, default=False, metavar="DIR",
                         help="copy best.pt and best.json (provenance) to weights/, or to DIR")
+    parser.add_argument("--orientation", action=argparse.BooleanOptionalAction, default=None,
+                        help="train 40 joint classes (digit x quarter turn) so that detect.py finds each page's "
+                             "orientation and tells 6 from 9 (default: as the start weights)")
     parser.add_argument("--allow-other-classes", action="store_true",
                         help="train classes that are not digits as 10, 11, ... instead of refusing the dataset")
     parser.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE", type=key_value,

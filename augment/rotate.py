@@ -29,26 +29,14 @@ from tqdm import tqdm
 
 from digitdet.atomic import build_into, refuse_overlap
 from digitdet.images import exif_orientation, read_image
+from digitdet.orientation import TURNS, rotate_points
 from digitdet.labels import (SPLITS, DatasetError, Label, load_dataset, label_path, read_labels, require_valid,
                              write_data_yaml, write_labels)
 
-ANGLES = (0, 90, 180, 270)
+ANGLES = TURNS
 CV2_TURNS = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 MANIFEST_FIELDS = ("split", "source_image", "angle", "output_image")
 MIN_JOBS_PER_WORKER = 32  # starting a worker process costs about as much as rotating this many images
-
-
-def rotate_points(points: np.ndarray, angle: int) -> np.ndarray:
-    """Normalized (x, y) points of an image turned `angle` degrees counter-clockwise.
-
-    Turning W x H pixels by 90 degrees gives H x W pixels and moves pixel (x, y) to (y, W - x); in normalized
-    coordinates that is (u, v) -> (v, 1 - u), independent of W and H.
-    """
-    u, v = points[:, 0], points[:, 1]
-    turned = {0: (u, v), 90: (v, 1 - u), 180: (1 - u, 1 - v), 270: (1 - v, u)}
-    if angle not in turned:
-        raise ValueError(f"angle must be one of {ANGLES}, got {angle}")
-    return np.stack(turned[angle], axis=1)
 
 
 def rotate_label(label: Label, angle: int) -> Label:

@@ -5,6 +5,10 @@ pixels and one sigmoid score per class. Letterboxing, class-aware NMS (torchvisi
 does) and the mapping back to the original pixels happen here, once for both, which also keeps every class score:
 each digit comes with its top-3 classes, not only the best one that ultralytics' NMS keeps.
 
+Orientation-aware models (40 joint classes, digit x quarter turn; train.py --orientation) are reported as digit
+models: NMS joins the classes that can be one glyph (a 6 at 0 and a 9 at 180), the boxes vote for the page's turn,
+and each box gets the digit that fits it (digitdet.orientation); Detections.turn says which turn was found.
+
 Tiling: a model finds digits down to about MIN_INPUT_DIGIT pixels tall at its input. An image shrunk to the input
 size by more than SMALLEST_DIGIT / MIN_INPUT_DIGIT would lose digits SMALLEST_DIGIT pixels tall, so such images
 are also run as overlapping tiles of TILE_SHRINK x imgsz pixels, beside the whole-image pass that finds the
@@ -25,6 +29,8 @@ import numpy as np
 import torch
 import torchvision
 
+from digitdet import orientation
+from digitdet.labels import DIGITS
 from digitdet.runtime import PROJECT_ROOT
 
 DEFAULT_WEIGHTS = PROJECT_ROOT / "weights" / "best.pt"
@@ -55,6 +61,8 @@ class Detections:
     top_scores: np.ndarray  # (N, 3) float32: per-class sigmoid scores (independent; they need not sum to 1)
     windows: int = 1  # model runs for this image (1 whole image + the tiles)
     seconds: float = 0.0  # this image's share of preprocessing, inference and postprocessing
+    turn: int = 0  # the page's quarter turn, counter-clockwise (orientation-aware models; 0 for plain ones)
+    turn_confidence: float | None = None  # the share of the boxes' votes that the turn won; None: a plain model
 
     def __len__(self) -> int:
         return len(self.boxes)
@@ -108,9 +116,11 @@ def to_input(images: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(batch, dtype=np.float32) / 255.0
 
 
-def nms(raw: torch.Tensor, conf: float, iou: float, max_det: int) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def nms(raw: torch.Tensor, conf: float, iou: float, max_det: int,
+        groups: torch.Tensor | None = None) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per image of a raw (B, 4 + nc, anchors) output: kept boxes (n, 4) xyxy in input pixels and their class
-    scores (n, nc), highest first. Class-aware NMS on the best class, as ultralytics' non_max_suppression."""
+    scores (n, nc), highest first. Class-aware NMS on the best class, as ultralytics' non_max_suppression;
+    `groups` (nc,) puts classes together (joint classes that can be one glyph, digitdet.orientation)."""
     kept = []
     for prediction in raw.transpose(1, 2):
         scores = prediction[:, 4:]
@@ -122,7 +132,7 @@ def nms(raw: torch.Tensor, conf: float, iou: float, max_det: int) -> list[tuple[
             top = best.argsort(descending=True)[:MAX_NMS]
             boxes, scores, best, classes = boxes[top], scores[top], best[top], classes[top]
         boxes = torchvision.ops.box_convert(boxes, "cxcywh", "xyxy")
-        keep = torchvision.ops.batched_nms(boxes, best, classes, iou)[:max_det]
+        keep = torchvision.ops.batched_nms(boxes, best, classes if groups is None else groups[classes], iou)[:max_det]
         kept.append((boxes[keep], scores[keep]))
     return kept
 
@@ -282,7 +292,9 @@ class Detector:
                  max_det: int = 300, backend=None):
         self.backend = backend or load_backend(weights, device, threads)
         self.weights = Path(weights)
-        self.names = self.backend.names
+        self.joint = orientation.is_joint(self.backend.names)  # orientation-aware: it reports digits 0-9 and turns
+        self.names = DIGITS if self.joint else self.backend.names
+        self.groups = torch.from_numpy(orientation.NMS_GROUPS) if self.joint else None
         self.imgsz = imgsz or self.backend.imgsz
         if self.imgsz % 32:
             raise ValueError(f"imgsz must be a multiple of 32 (the model's largest stride), got {self.imgsz}")
@@ -304,8 +316,8 @@ class Detector:
             chunk = jobs[start:start + self.batch]
             boxed = [letterbox(images[k][w.y0:w.y1, w.x0:w.x1], self.imgsz) for k, w in chunk]
             raw = self.backend(to_input([pixels for pixels, _ in boxed]))
-            for (k, window), (_, lb), (boxes, scores) in zip(chunk, boxed, nms(raw, self.conf, self.iou,
-                                                                               self.max_det)):
+            kept = nms(raw, self.conf, self.iou, self.max_det, self.groups)
+            for (k, window), (_, lb), (boxes, scores) in zip(chunk, boxed, kept):
                 found[k].append((to_window_pixels(boxes, lb, window), scores, window))
             share = (time.perf_counter() - began) / len(chunk)
             for k, _ in chunk:
@@ -325,12 +337,16 @@ class Detector:
         windows = [w for b, _, w in found for _ in range(len(b))]
         if len(found) > 1:
             keep = merge(boxes, scores.max(1, initial=0), windows, width, height)
-        else:
-            keep = np.argsort(-scores.max(1, initial=0), kind="stable")
-        boxes, scores = boxes[keep], scores[keep]
+            boxes, scores = boxes[keep], scores[keep]
+        turn = orientation.page_turn(scores) if self.joint else None
+        if turn is not None:  # each box gets the digit that fits the page's turn
+            scores = orientation.digit_scores(scores, turn.turn)
+        order = np.argsort(-scores.max(1, initial=0), kind="stable")
+        boxes, scores = boxes[order], scores[order]
         top_classes = np.argsort(-scores, axis=1, kind="stable")[:, :TOP_K].astype(np.int64)
         top_scores = np.take_along_axis(scores, top_classes, axis=1).astype(np.float32)
         return Detections(boxes.astype(np.float32), top_scores[:, 0], top_classes[:, 0], top_classes, top_scores,
+                          turn=turn.turn if turn else 0, turn_confidence=turn.confidence if turn else None,
                           windows=len(found))
 
 

@@ -173,7 +173,8 @@ def parse_line(text: str, n_classes: int) -> Label:
     elif len(values) >= 6 and len(values) % 2 == 0:
         label = Label(class_id, np.array(values, dtype=np.float64).reshape(-1, 2))
     else:
-        raise ValueError(f"expected 'class cx cy w h' or a polygon 'class x1 y1 x2 y2 x3 y3 ...', got {len(fields)} fields")
+        raise ValueError(f"expected 'class cx cy w h' or a polygon 'class x1 y1 x2 y2 x3 y3 ...', "
+                         f"got {len(fields)} fields")
     if not np.isfinite(label.points).all():
         raise ValueError("coordinates must be finite numbers")
     if label.points.min() < -TOLERANCE or label.points.max() > 1 + TOLERANCE:

@@ -45,6 +45,7 @@ class Boxes:
     xyxy: np.ndarray
     classes: np.ndarray
     scores: np.ndarray | None = None
+    turn: int | None = None  # the page's quarter turn as an orientation-aware predictor found it; None: not told
 
     def __post_init__(self):
         self.xyxy = np.asarray(self.xyxy, dtype=np.float64).reshape(-1, 4)
@@ -60,7 +61,7 @@ class Boxes:
 
     def above(self, confidence: float) -> Boxes:
         keep = self.scores >= confidence
-        return Boxes(self.xyxy[keep], self.classes[keep], self.scores[keep])
+        return Boxes(self.xyxy[keep], self.classes[keep], self.scores[keep], self.turn)
 
     def for_torchmetrics(self) -> dict[str, torch.Tensor]:
         item = {"boxes": torch.from_numpy(self.xyxy).float(), "labels": torch.from_numpy(self.classes)}
@@ -200,6 +201,7 @@ class Evaluation:
     pr_precision: np.ndarray  # (K, len(RECALL_POINTS)) interpolated precision at IoU 0.5; NaN: class without truth
     f1_curve: np.ndarray  # (K, len(CONFIDENCE_GRID))
     reading: dict | None = None  # {"numbers", "read_exactly", "accuracy", "confidence"}
+    orientation: dict | None = None  # {"pages", "right", "accuracy"}: pages whose turn was found (predictor tells)
 
     @property
     def present(self) -> np.ndarray:
@@ -213,9 +215,20 @@ class Evaluation:
         numbers = {"map50_95": self.coco["map50_95"], "map50": self.coco["map50"], "map75": self.coco["map75"],
                    "precision": self.mean(self.precision), "recall": self.mean(self.recall),
                    "f1": self.mean(self.f1)}
+        if (six_nine := self.six_nine_confusion()) is not None:
+            numbers["six_nine_confusion"] = six_nine
         if self.reading is not None:
             numbers["reading_accuracy"] = self.reading["accuracy"]
+        if self.orientation is not None:
+            numbers["orientation_accuracy"] = self.orientation["accuracy"]
         return numbers
+
+    def six_nine_confusion(self) -> float | None:
+        """The share of true 6s and 9s (found ones and missed ones alike) that were taken for the other digit, at the
+        best-F1 confidence; None when the classes are not digits or there are no 6s and 9s."""
+        if self.names[:10] != [str(d) for d in range(10)] or not self.counts[6] + self.counts[9]:
+            return None
+        return float(self.confusion[6, 9] + self.confusion[9, 6]) / float(self.counts[6] + self.counts[9])
 
     def to_json(self) -> dict:
         per_class = {name: {"ap50": self.ap50[k], "ap50_95": self.ap50_95[k], "ar": self.ar[k],
@@ -223,7 +236,7 @@ class Evaluation:
                             "count": int(self.counts[k])} for k, name in enumerate(self.names)}
         return finite({"images": self.images, "boxes": int(self.counts.sum()), **self.summary(),
                        "confidence": self.confidence, "coco": self.coco,
-                       "per_class": per_class, "reading": self.reading,
+                       "per_class": per_class, "reading": self.reading, "orientation": self.orientation,
                        "confusion_matrix": {"labels": self.names + ["background"], "rows": "true class",
                                             "columns": "predicted class", "counts": self.confusion.tolist()}})
 

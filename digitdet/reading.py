@@ -7,7 +7,8 @@
    its centre lies within half a mean digit height of the line's mean centre (the page builder's own rule, so
    generated pages read back as written). Within a line, numbers are read left to right.
 
-A rotated page (lines running vertically) is out of scope: its digits come out as many one-digit numbers.
+A page at a quarter turn (an orientation-aware model says which, digitdet.orientation) is read upright: its boxes
+are turned back before grouping, and the numbers' boxes are given in the page's own pixels.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
+
+from digitdet.orientation import upright_boxes
 
 LINE_OVERLAP = 0.5  # a digit continues a number if this share of the smaller height overlaps its last digit
 GAP_FACTOR = 0.6  # a horizontal gap wider than this times the two digits' mean height starts a new number
@@ -33,7 +36,8 @@ class Number:
     confidence: float  # the weakest digit's confidence: a number is only as sure as its least sure digit
 
 
-def read_numbers(boxes_xyxy, classes, confidences=None, names: Sequence[str] | None = None) -> list[Number]:
+def read_numbers(boxes_xyxy, classes, confidences=None, names: Sequence[str] | None = None, turn: int = 0,
+                 image_size: tuple[int, int] | None = None) -> list[Number]:
     """Group digit boxes into numbers in reading order (lines top to bottom, numbers left to right).
 
     Args:
@@ -41,6 +45,8 @@ def read_numbers(boxes_xyxy, classes, confidences=None, names: Sequence[str] | N
         classes: (N,) class ids.
         confidences: (N,) scores, or None (all 1).
         names: the digit string of each class id; default str(class id).
+        turn: the page's quarter turn (degrees counter-clockwise): the page is read as if turned back upright.
+        image_size: (width, height) of the image, needed when `turn` is not 0.
     Returns:
         the numbers; each Number's `members` are indices into the inputs.
     """
@@ -50,8 +56,14 @@ def read_numbers(boxes_xyxy, classes, confidences=None, names: Sequence[str] | N
     if not len(boxes) == len(classes) == len(confidences):
         raise ValueError(f"boxes, classes and confidences differ in length: "
                          f"{len(boxes)}, {len(classes)}, {len(confidences)}")
-    groups = group_numbers(boxes)
-    lines = group_lines(boxes, groups, page_slope(boxes, groups))
+    if turn:
+        if image_size is None:
+            raise ValueError("read_numbers: a turned page needs its image_size (width, height)")
+        upright = upright_boxes(boxes, turn, *image_size)
+    else:
+        upright = boxes
+    groups = group_numbers(upright)
+    lines = group_lines(upright, groups, page_slope(upright, groups))
     numbers = []
     for line_index, line in enumerate(lines):
         for members in line:
