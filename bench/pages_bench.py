@@ -25,8 +25,11 @@ from digitdet import mnist  # noqa: E402
 DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
-def single_process(folder: Path, count: int = 30) -> float:
-    """Seconds per page for making one page (layout, render, photo effects) in this process, no file writing."""
+def single_process(folder: Path, count: int = 100) -> float:
+    """Seconds per page for making one page (layout, render, photo effects) in this process, no file writing.
+
+    Pages differ much in how many digits they hold (0 to 160): fewer than about 100 make a noisy mean.
+    """
     pool = mnist.load_pools(folder, ("train",))["train"]
     pages.make_page(pages.page_rng(0, "train", 0), pool, 640)  # warm up
     start = time.perf_counter()

@@ -34,6 +34,12 @@ class DatasetError(ValueError):
     """A dataset that cannot be used; the message names the file (and line) at fault."""
 
 
+def yolo_line(cls: int, cx: float, cy: float, w: float, h: float) -> str:
+    """A YOLO box line `class cx cy w h` (normalized); 10 significant digits keep the source's precision without
+    float noise."""
+    return f"{cls} {cx:.10g} {cy:.10g} {w:.10g} {h:.10g}"
+
+
 @dataclass(frozen=True)
 class Label:
     """One object: its class and its outline as normalized (x, y) points (a box's four corners, or a polygon)."""
@@ -53,8 +59,8 @@ class Label:
         return float((x1 + x2) / 2), float((y1 + y2) / 2), float(x2 - x1), float(y2 - y1)
 
     def line(self) -> str:
-        """The YOLO box line; 10 significant digits keep the source's precision without float noise."""
-        return f"{self.cls} " + " ".join(f"{v:.10g}" for v in self.box)
+        """The YOLO box line."""
+        return yolo_line(self.cls, *self.box)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from digitdet.labels import (DatasetError, Label, label_path, load_dataset, numbers_path, parse_line, read_labels,
-                             require_valid, validate, write_labels)
+                             require_valid, validate, write_labels, yolo_line)
 from synth import box_line, make_dataset, rectangle_image
 
 W, H = 40, 30
@@ -60,6 +60,11 @@ def test_write_then_read_round_trips(tmp_path):
     assert [b.cls for b in back] == [7, 0]
     for a, b in zip(labels, back):
         np.testing.assert_allclose(a.box, b.box, atol=1e-10)
+
+
+def test_yolo_line_keeps_ten_significant_digits_without_float_noise():
+    assert yolo_line(7, 0.1 + 0.2, 0.5, 1 / 3, 0.0625) == "7 0.3 0.5 0.3333333333 0.0625"
+    assert Label.from_box(2, 0.25, 0.75, 0.5, 0.125).line() == "2 0.25 0.75 0.5 0.125"
 
 
 def test_small_overshoot_is_clipped_but_large_is_an_error():
