@@ -189,14 +189,14 @@ def write_digit(image: np.ndarray, height: float, shear: float, angle: float,
     patch = enlarge(image, height, shear, angle)
     if (width := int(pen.thinning * height)) >= 2:
         patch = cv2.erode(patch, thinning_kernel(width))
-    ink = (patch >= pen.ink_grey).view(np.uint8)
-    x, y, w, h = cv2.boundingRect(ink)
-    if not w:
+    _, ink = cv2.threshold(patch, pen.ink_grey - 1, 1, cv2.THRESH_BINARY)
+    # the outer edges of the ink hold its hull, in a few points; the hull's box is the ink's
+    edges, _ = cv2.findContours(ink, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    if not edges:
         return None
-    # the outer edges of the ink hold its hull, in a few points
-    edges, _ = cv2.findContours(ink[y: y + h, x: x + w], cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    edges = edges[0] if len(edges) == 1 else np.concatenate(edges)
-    return cv2.LUT(patch[y: y + h, x: x + w], pen.coverage), cv2.convexHull(edges).reshape(-1, 2)
+    hull = cv2.convexHull(edges[0] if len(edges) == 1 else np.concatenate(edges)).reshape(-1, 2)
+    x, y, w, h = cv2.boundingRect(hull)
+    return cv2.LUT(patch[y: y + h, x: x + w], pen.coverage), hull - np.int32([x, y])
 
 
 def enlarge(image: np.ndarray, height: float, shear: float, angle: float) -> np.ndarray:
@@ -493,11 +493,12 @@ def make_page(rng: np.random.Generator, pool: mnist.Digits, size: int, effects: 
     layout = plan_page(rng, pool, size)
     layout.numbers = reading_order(layout.numbers)
     image = render(layout)
-    outlines = [photo.outline(d.hull, d.x, d.y) for n in layout.numbers for d in n.digits]
+    digits = [d for n in layout.numbers for d in n.digits]
+    outlines = photo.outlines([d.hull for d in digits], [(d.x, d.y) for d in digits])
     if effects:
-        image, boxes = photo.photograph(image, outlines, int(rng.integers(2**31)))
+        image, boxes = photo.photograph(image, *outlines, int(rng.integers(2**31)))
     else:
-        boxes = photo.outline_boxes(*photo.joined(outlines))
+        boxes = photo.outline_boxes(*outlines)
     return image, layout.numbers, boxes
 
 

@@ -109,8 +109,8 @@ def test_digit_boxes_are_tight_and_contain_everything_the_digit_draws(layouts):
                 assert (page != without)[digit.y: digit.y + ink.shape[0], digit.x: digit.x + ink.shape[1]][ink].all()
                 hull = cv2.convexHull(cv2.findNonZero(ink.view(np.uint8))).reshape(-1, 2)
                 assert sorted(map(tuple, digit.hull.tolist())) == sorted(map(tuple, hull.tolist()))
-                points = photo.outline(digit.hull, digit.x, digit.y)
-                assert photo.outline_boxes(points, [len(points)]).tolist() == [list(digit.box)]
+                assert photo.outline_boxes(*photo.outlines([digit.hull], [(digit.x, digit.y)])).tolist() == [
+                    list(digit.box)]
                 checked += 1
     assert checked > 40
 
@@ -201,9 +201,9 @@ def test_photo_geometry_moves_boxes_with_the_ink(layouts, seed):
         masks.append(mask)
     transforms = photo.geometry()
     for transform in transforms:
-        transform.p = 1.0
+        transform.perspective_p = transform.tilt_p = 1.0  # both, in the one warp
     camera = A.Compose(transforms, keypoint_params=photo.KEYPOINTS, seed=seed)
-    points, sizes = photo.joined([photo.outline(d.hull, d.x, d.y) for d in digits])
+    points, sizes = photo.outlines([d.hull for d in digits], [(d.x, d.y) for d in digits])
     result = camera(image=image, masks=masks, keypoints=points)
     boxes = photo.outline_boxes(np.asarray(result["keypoints"], np.float32), sizes)
     for box, mask, digit in zip(boxes, result["masks"], digits):
@@ -214,14 +214,41 @@ def test_photo_geometry_moves_boxes_with_the_ink(layouts, seed):
         assert np.abs(box - ink_box).max() <= 1.25, (digit.box, box, ink_box)
 
 
+def test_hand_held_camera_tilts_and_skews_as_often_as_drawn():
+    camera = photo.geometry()[0]
+    skewed, turned = [], []
+    for seed in range(600):
+        camera.set_random_seed(seed)
+        matrix = camera.get_params_dependent_on_data({"shape": (640, 640, 3)}, {})["matrix"]
+        skewed.append(not np.array_equal(matrix[2], [0, 0, 1]))
+        if not skewed[-1]:  # no perspective: a turn about the page centre (as A.Affine turns), or nothing
+            turned.append(not np.array_equal(matrix, np.eye(3)))
+            assert abs(np.degrees(np.arctan2(matrix[1, 0], matrix[0, 0]))) <= camera.rotation
+            np.testing.assert_allclose(matrix @ [319.5, 319.5, 1], [319.5, 319.5, 1], atol=1e-9)
+    assert abs(np.mean(skewed) - camera.perspective_p) < 0.06 and abs(np.mean(turned) - camera.tilt_p) < 0.07
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_shadow_gives_the_pixels_of_albumentations_random_shadow(seed):
+    image = np.random.default_rng(seed).integers(0, 256, (60, 80, 3), np.uint8)
+    shadow = photo.Shadow(shadow_roi=(0, 0, 1, 1), num_shadows_limit=(1, 2), shadow_dimension=5,
+                          shadow_intensity_range=(0.05, 0.6), p=1.0)
+    shadow.set_random_seed(seed)
+    params = shadow.get_params_dependent_on_data({"shape": image.shape}, {"image": image})
+    shadowed = shadow.apply(image, **params)
+    assert np.array_equal(shadowed, A.RandomShadow.apply(shadow, image, **params))
+    assert (shadowed < image).any() and (shadowed <= image).all()
+
+
 def test_photograph_keeps_boxes_inside_and_is_repeatable(layouts):
     layout = layouts[0]
     image = pages.render(layout)
-    outlines = [photo.outline(d.hull, d.x, d.y) for d in all_digits(layout)]
-    first, boxes = photo.photograph(image, outlines, seed=3)
-    second, boxes_again = photo.photograph(image, outlines, seed=3)
+    digits = all_digits(layout)
+    outlines = photo.outlines([d.hull for d in digits], [(d.x, d.y) for d in digits])
+    first, boxes = photo.photograph(image, *outlines, seed=3)
+    second, boxes_again = photo.photograph(image, *outlines, seed=3)
     assert np.array_equal(first, second) and np.array_equal(boxes, boxes_again)
-    assert boxes.shape == (len(outlines), 4) and first.shape == image.shape
+    assert boxes.shape == (len(digits), 4) and first.shape == image.shape
     assert (boxes >= 0).all() and (boxes <= 640).all() and (boxes[:, 2:] > boxes[:, :2]).all()
     assert not any("Flip" in type(t).__name__ for t in photo.pipeline().transforms)
 
@@ -244,9 +271,10 @@ def test_photo_effects_are_drawn_independently():
 def test_outline_boxes_are_the_pixel_edges_of_each_outline():
     points = np.array([[0, 0], [2, 3], [5, 5], [6, 9], [4, 7]], np.float32)
     assert photo.outline_boxes(points, [2, 3]).tolist() == [[0.5, 0.5, 2.5, 3.5], [4.5, 5.5, 6.5, 9.5]]
-    square = photo.outline(np.array([[0, 0], [3, 0], [3, 1], [0, 1]]), 10, 20)  # a 4 x 2 pixel digit at (10, 20)
-    assert photo.outline_boxes(square, [len(square)]).tolist() == [[10, 20, 14, 22]]
-    assert photo.outline_boxes(*photo.joined([])).shape == (0, 4)
+    square = np.array([[0, 0], [3, 0], [3, 1], [0, 1]])  # a 4 x 2 pixel digit at (10, 20), and one pixel at (0, 5)
+    assert photo.outline_boxes(*photo.outlines([square, square[:1]], [(10, 20), (0, 5)])).tolist() == [
+        [10, 20, 14, 22], [0, 5, 1, 6]]
+    assert photo.outline_boxes(*photo.outlines([], [])).shape == (0, 4)
 
 
 def test_label_lines_are_the_yolo_lines_of_the_boxes():
@@ -260,12 +288,12 @@ def test_label_lines_are_the_yolo_lines_of_the_boxes():
 
 def test_photograph_keeps_digits_at_the_edge_in_the_photo():
     image = np.full((200, 200, 3), 230, np.uint8)
-    corner = photo.outline(np.array([[0, 0], [29, 0], [29, 29], [0, 29]]), 0, 0)
+    corner = np.array([[0, 0], [29, 0], [29, 29], [0, 29]])
     for seed in range(5):
-        _, boxes = photo.photograph(image, [corner], seed)
+        _, boxes = photo.photograph(image, *photo.outlines([corner], [(0, 0)]), seed)
         assert boxes.min() >= 0 and photo.areas(boxes)[0] >= 0.75 * 30 * 30
     with pytest.raises(ValueError, match="leave a 200 x 200 photo"):
-        photo.photograph(image, [corner - 100], 0)
+        photo.photograph(image, *photo.outlines([corner], [(-100, -100)]), 0)
 
 
 def test_cli_writes_pages_and_a_preview(tmp_path, mnist_dir):
