@@ -22,7 +22,7 @@ How it counts:
   - Reading, for pages with the page builder's numbers/ sidecars: the share of numbers read exactly (same digit
     string, box at the same place: IoU >= 0.5) by digitdet.reading, as detect.py reads them, at that threshold.
   - --rotations turns every image and its boxes (in memory, with augment.rotate) counter-clockwise by each angle.
-  - 6<->9: the share of true 6s and 9s taken for the other one (confusion matrix, at that threshold).
+  - 6<->9: of the true 6s and 9s found (matched at IoU >= 0.5, at that threshold), the share taken for the other.
   - Orientation-aware models (train.py --orientation) are scored through detect.py's Detector, which finds each
     page's turn and gives digits 0-9; "turn" is the share of pages with 3+ digits whose turn it found.
 """
@@ -291,7 +291,7 @@ def print_report(evaluations: dict[int, Evaluation], mean: dict[str, float], fol
             print(f"orientation: right on {o['right']} of {o['pages']} pages with {MIN_TURN_DIGITS}+ digits "
                   f"({o['accuracy']:.1%})")
         if (six_nine := e.six_nine_confusion()) is not None:
-            print(f"6 and 9 taken for each other: {six_nine:.2%} of the true 6s and 9s")
+            print(f"6 and 9 taken for each other: {six_nine:.2%} of the true 6s and 9s found")
     if len(evaluations) > 1:
         print("\n" + format_rotations(evaluations, mean))
     print(f"\nresults in {folder}")

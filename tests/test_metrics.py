@@ -92,6 +92,20 @@ def test_confusion_matrix_counts_confusions_and_background():
     assert (result.precision[2], result.recall[2]) == (0.0, 0.0)
 
 
+def test_six_nine_confusion_counts_the_found_sixes_and_nines():
+    # four 6s and two 9s: one 6 read as 9, one 9 read as 6, one 6 read as 5, one 6 missed
+    truth = Boxes([box(0), box(20), box(40), box(60), box(80), box(100)], [6, 6, 6, 6, 9, 9])
+    predictions = Boxes([box(0), box(20), box(40), box(80), box(100)], [6, 9, 5, 9, 6], [0.9] * 5)
+    evaluator = DetectionEvaluator(NAMES)
+    evaluator.update(predictions, truth)
+    result = evaluator.compute(confidence=0.5)
+    assert result.six_nine_confusion() == pytest.approx(2 / 5)  # 2 swapped of the 5 found (the missed 6 is out)
+    assert result.summary()["six_nine_confusion"] == pytest.approx(2 / 5)
+    evaluator = DetectionEvaluator(NAMES)
+    evaluator.update(Boxes([box(0)], [3], [0.9]), Boxes([box(0)], [3]))
+    assert evaluator.compute().six_nine_confusion() is None and "six_nine_confusion" not in evaluator.compute().summary()
+
+
 def test_f1_curve_maximum_and_its_confidence():
     # One class, 2 boxes; predictions by score: 0.9 hit, 0.8 miss, 0.6 hit, 0.3 miss. Keeping scores >= c:
     #   c in (0.8, 0.9]: P 1,   R 1/2  F1 2/3
