@@ -240,6 +240,22 @@ def test_shadow_gives_the_pixels_of_albumentations_random_shadow(seed):
     assert (shadowed < image).any() and (shadowed <= image).all()
 
 
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("channels", [3, 1])
+def test_noise_gives_the_pixels_of_albumentations_gauss_noise(seed, channels):
+    image = np.random.default_rng(seed).integers(0, 256, (61, 83, 3), np.uint8)  # odd sides: enlarged noise
+    image = image if channels == 3 else image[..., 0].copy()
+    settings = dict(std_range=(0.05, 0.4), per_channel=False, noise_scale_factor=0.5, p=1.0)  # strong: saturates
+    pixels = []
+    for noise in (photo.Noise(**settings), A.GaussNoise(**settings)):
+        photo.reseed(A.Compose([noise]), seed)
+        params = noise.get_params_dependent_on_data({"shape": image.shape}, {"image": image})
+        pixels.append(noise.apply(image, **params))
+    assert np.array_equal(pixels[0], pixels[1]) and pixels[0].shape == image.shape
+    assert ((pixels[0] == 0) & (image > 0)).any() and ((pixels[0] == 255) & (image < 255)).any()
+    assert np.abs(pixels[0].astype(int) - image).mean() > 5
+
+
 def test_photograph_keeps_boxes_inside_and_is_repeatable(layouts):
     layout = layouts[0]
     image = pages.render(layout)
@@ -263,8 +279,8 @@ def test_photo_effects_are_drawn_independently():
         result = camera(image=np.full((32, 32, 3), 200, np.uint8), keypoints=np.zeros((0, 2)))
         applied.append([name in {n for n, _ in result["applied_transforms"]} for name in names])
     rates = dict(zip(names, np.mean(applied, axis=0)))
-    both = np.mean([a[names.index("GaussNoise")] and a[names.index("ImageCompression")] for a in applied])
-    assert abs(rates["GaussNoise"] - 0.3) < 0.07 and abs(rates["ImageCompression"] - 0.3) < 0.07
+    both = np.mean([a[names.index("Noise")] and a[names.index("ImageCompression")] for a in applied])
+    assert abs(rates["Noise"] - 0.3) < 0.07 and abs(rates["ImageCompression"] - 0.3) < 0.07
     assert both < 0.15  # about 0.3 * 0.3, not 0.3 as when every transform draws the same numbers
 
 
