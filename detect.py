@@ -262,7 +262,8 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
     names = output_names(paths)
     if save_images:
         refuse_overwriting_sources(paths, names, report.save_dir)
-    report.save_dir.mkdir(parents=True, exist_ok=True)
+    if save_images or save_json or save_csv:  # nothing to write, no folder
+        report.save_dir.mkdir(parents=True, exist_ok=True)
     for source_path, reason in failed:
         echo(f"{source_path}: skipped: {reason}", verbose, error=True)
     for start in range(0, len(paths), detector.batch):

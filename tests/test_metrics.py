@@ -103,7 +103,8 @@ def test_six_nine_confusion_counts_the_found_sixes_and_nines():
     assert result.summary()["six_nine_confusion"] == pytest.approx(2 / 5)
     evaluator = DetectionEvaluator(NAMES)
     evaluator.update(Boxes([box(0)], [3], [0.9]), Boxes([box(0)], [3]))
-    assert evaluator.compute().six_nine_confusion() is None and "six_nine_confusion" not in evaluator.compute().summary()
+    no_sixes_or_nines = evaluator.compute()
+    assert no_sixes_or_nines.six_nine_confusion() is None and "six_nine_confusion" not in no_sixes_or_nines.summary()
 
 
 def test_f1_curve_maximum_and_its_confidence():
