@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import threading
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -70,16 +69,12 @@ class DigitApp:
         self.detector = detector
         self.collect_dir = Path(collect_dir).resolve()
         self.max_bytes = max_bytes
-        self.lock = threading.Lock()  # one model call at a time: the threshold is the detector's
 
     def analyze(self, image: np.ndarray, conf: float, source: str) -> Page:
         """Detect and read the digits of a BGR image, as detect.py does for a file."""
-        with self.lock:
-            self.detector.conf = conf
-            detections = self.detector.detect([image])[0]
+        detections = self.detector.detect([image], conf=conf)[0]
         names = self.detector.names
-        numbers = detect.read_detections(detections, names, image.shape[1], image.shape[0])
-        result = detect.ImageResult(Path(source), image.shape[1], image.shape[0], detections, numbers)
+        result = detect.read_result(Path(source), detections, names, image.shape[1], image.shape[0])
         return Page(image, result, names, conf)
 
     # ---- event handlers: each returns (page, annotated image, numbers, table, message) ----
@@ -124,8 +119,8 @@ class DigitApp:
             corrected = corrected_detections(page, rows)
         except collect.CorrectionError as error:
             return gr.skip(), gr.skip(), f"**Cannot apply the corrections:** {error}"
-        numbers = detect.read_detections(corrected, collect.DIGITS, page.result.width, page.result.height)
-        result = detect.ImageResult(Path("corrected"), page.result.width, page.result.height, corrected, numbers)
+        result = detect.read_result(Path("corrected"), corrected, collect.DIGITS, page.result.width,
+                                    page.result.height)
         return annotated_rgb(page.image, result, collect.DIGITS), numbers_markdown(result), ""
 
     def save(self, page: Page | None, rows) -> str:

@@ -269,8 +269,7 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
     for start in range(0, len(paths), detector.batch):
         images = read_images(paths[start:start + detector.batch], report, verbose)
         for (path, image), detections in zip(images.items(), detector.detect(list(images.values()), tile, tile_size)):
-            numbers = read_detections(detections, detector.names, image.shape[1], image.shape[0])
-            result = ImageResult(path, image.shape[1], image.shape[0], detections, numbers)
+            result = read_result(path, detections, detector.names, image.shape[1], image.shape[0])
             if save_images:
                 save_annotated(result, image, report.save_dir / names[path], detector.names, report, upright)
             report.results.append(result)
@@ -283,10 +282,11 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
     return report
 
 
-def read_detections(detections: Detections, names: list[str], width: int, height: int) -> list[Number]:
-    """The numbers of one image's detections, read as on the upright page."""
-    return read_numbers(detections.boxes, detections.classes, detections.confidences, names, detections.turn,
-                        (width, height))
+def read_result(path: Path, detections: Detections, names: list[str], width: int, height: int) -> ImageResult:
+    """One width x height image's detections with the numbers they read, as on the upright page."""
+    numbers = read_numbers(detections.boxes, detections.classes, detections.confidences, names, detections.turn,
+                           (width, height))
+    return ImageResult(path, width, height, detections, numbers)
 
 
 def load_detector(weights: str | Path, imgsz: int | None, conf: float, iou: float, device: str,

@@ -43,14 +43,14 @@ runtime.setup()  # before ultralytics, torchmetrics and matplotlib are imported:
 import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from augment.rotate import ANGLES, rotate_image, rotate_points  # noqa: E402
+from augment.rotate import ANGLES, rotate_image  # noqa: E402
 from digitdet.atomic import build_into  # noqa: E402
 from digitdet.detector import Detector, TorchBackend  # noqa: E402
 from digitdet.images import read_image  # noqa: E402
 from digitdet.labels import DatasetError, label_path, load_dataset, numbers_path, read_labels  # noqa: E402
 from digitdet.metrics import (Boxes, DetectionEvaluator, Evaluation, finite, format_table,  # noqa: E402
                               numbers_read_exactly, write_plots)
-from digitdet.orientation import is_joint  # noqa: E402
+from digitdet.orientation import is_joint, turn_boxes  # noqa: E402
 from digitdet.reading import read_numbers  # noqa: E402
 
 RESULTS = runtime.PROJECT_ROOT / "results"
@@ -123,13 +123,6 @@ class Sample:
     numbers: list[tuple[str, list[float]]] | None
 
 
-def turned_box(points: np.ndarray, angle: int, width: int, height: int) -> list[float]:
-    """The pixel box (x1, y1, x2, y2) around normalized points after turning; width, height: the turned image's."""
-    turned = rotate_points(points, angle)
-    (x1, y1), (x2, y2) = turned.min(axis=0), turned.max(axis=0)
-    return [x1 * width, y1 * height, x2 * width, y2 * height]
-
-
 def read_sidecar(image_path: Path, width: int, height: int, angle: int) -> list[tuple[str, list[float]]] | None:
     """The page builder's numbers for an image, turned like it, or None when it has no sidecar."""
     path = numbers_path(image_path)
@@ -137,23 +130,23 @@ def read_sidecar(image_path: Path, width: int, height: int, angle: int) -> list[
         return None
     try:
         numbers = json.loads(path.read_text())["numbers"]
-        corners = [(n["digits"], np.array(n["box"], dtype=float).reshape(2, 2) / [width, height]) for n in numbers]
+        digits = [n["digits"] for n in numbers]
+        boxes = np.array([n["box"] for n in numbers], dtype=float).reshape(-1, 4)
     except (ValueError, KeyError, TypeError) as error:
         raise DatasetError(f"{path}: not a numbers sidecar ({{'numbers': [{{'digits', 'box'}}, ...]}}): {error}") \
             from error
-    turned_w, turned_h = (height, width) if angle in (90, 270) else (width, height)
-    return [(digits, turned_box(points, angle, turned_w, turned_h)) for digits, points in corners]
+    return [(d, box.tolist()) for d, box in zip(digits, turn_boxes(boxes, angle, width, height))]
 
 
 def load_sample(image_path: Path, n_classes: int, angle: int) -> Sample:
     """An image and its labels (and sidecar numbers), turned by `angle` degrees counter-clockwise."""
     upright = read_image(image_path)
-    image = rotate_image(upright, angle)
-    height, width = image.shape[:2]
+    height, width = upright.shape[:2]
     labels = read_labels(label_path(image_path), n_classes)
-    truth = Boxes([turned_box(label.points, angle, width, height) for label in labels],
+    boxes = np.array([[*label.points.min(axis=0), *label.points.max(axis=0)] for label in labels]).reshape(-1, 4)
+    truth = Boxes(turn_boxes(boxes * [width, height, width, height], angle, width, height),
                   [label.cls for label in labels])
-    return Sample(image, truth, read_sidecar(image_path, upright.shape[1], upright.shape[0], angle))
+    return Sample(rotate_image(upright, angle), truth, read_sidecar(image_path, width, height, angle))
 
 
 def reading_score(pages: list[tuple[Boxes, list, tuple[int, int]]], confidence: float, names: list[str]) -> dict | None:
@@ -209,10 +202,9 @@ def format_rotations(evaluations: dict[int, Evaluation], mean: dict[str, float])
 
 def output_folder(project: Path, name: str, exist_ok: bool) -> Path:
     """project/name, or name2, name3, ... when it exists (unless exist_ok: then it is replaced)."""
-    folder, number = project / name, 2
-    while folder.exists() and not exist_ok:
-        folder, number = project / f"{name}{number}", number + 1
-    return folder
+    from ultralytics.utils.files import increment_path
+
+    return increment_path(project / name, exist_ok=exist_ok, sep="")
 
 
 def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_ROOT / "data.yaml", split: str = "test",

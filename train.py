@@ -105,12 +105,10 @@ def relabel(paths, new_class) -> None:
         path.write_text("".join(f"{new_class(int(cls))} {rest}\n" for cls, rest in lines))
 
 
-def mark_turns(root: Path) -> None:
-    """Give each rotated copy's boxes the joint class of their digit at the copy's turn (manifest.csv says which)."""
-    for row in rotation.read_manifest(root / "manifest.csv"):
-        label = label_path(root / row["output_image"])
-        if label.exists():
-            relabel([label], lambda digit, turn=row["angle"]: joint_class(digit, turn))
+def turns_of_labels(root: Path) -> dict[Path, int]:
+    """The quarter turn of each written label file, from the rotation augmenter's manifest.csv."""
+    rows = rotation.read_manifest(root / "manifest.csv")
+    return {label_path(root / row["output_image"]): row["angle"] for row in rows}
 
 
 def write_copy(dataset: Dataset, building: Path, out: Path, names: list[str], mapping: dict, rotate: bool,
@@ -119,10 +117,12 @@ def write_copy(dataset: Dataset, building: Path, out: Path, names: list[str], ma
     with `orientation`, the turned copies' classes are joint classes (digit x turn, digitdet.orientation)."""
     angles = rotation.ANGLES if rotate else (0,)
     rotation.run(dataset.yaml_path, building, splits=("train",), angles=angles, workers=workers, overwrite=True)
-    relabel((building / "labels").rglob("*.txt"), mapping.__getitem__)
-    if orientation:
-        mark_turns(building)
-        names = JOINT_NAMES
+    if orientation:  # one pass: each box gets the joint class of its digit at its copy's turn
+        names, turns = JOINT_NAMES, turns_of_labels(building)
+        for path in (building / "labels").rglob("*.txt"):
+            relabel([path], lambda cls, turn=turns[path]: joint_class(mapping[cls], turn))
+    else:
+        relabel((building / "labels").rglob("*.txt"), mapping.__getitem__)
     splits = {split: f"images/{split}" for split in dataset.splits}
     write_data_yaml(building / "data.yaml", out, names, splits, source=str(dataset.yaml_path), rotated=rotate)
 

@@ -41,8 +41,10 @@ from tqdm import tqdm
 from augment import photo
 from digitdet import mnist
 from digitdet.atomic import build_into, refuse_overlap
+from digitdet.images import read_image
 from digitdet.labels import (DIGITS, SPLITS, DatasetError, Label, label_path, numbers_path, read_labels,
                              write_data_yaml, yolo_line)
+from digitdet.reading import group_lines
 
 COUNTS = {"train": 8000, "val": 1000, "test": 1000}
 INK_LEVEL = 0.5  # a pixel is a digit's ink where its stroke coverage reaches this; boxes are the box of the ink
@@ -467,38 +469,21 @@ def render(layout: Layout) -> np.ndarray:
 
 
 def reading_order(numbers: list[Number]) -> list[Number]:
-    """Numbers top to bottom by line, left to right within a line.
-
-    A number joins the line being collected when its vertical centre lies within half a mean height of the line's
-    mean centre; numbers are visited by their centre, top first.
-    """
-    def centre(n):
-        return (n.box[1] + n.box[3]) / 2
-
-    lines: list[list[Number]] = []
-    for number in sorted(numbers, key=centre):
-        if lines:
-            line = lines[-1]
-            mean_centre = sum(centre(n) for n in line) / len(line)
-            mean_height = sum(n.box[3] - n.box[1] for n in line + [number]) / (len(line) + 1)
-            if abs(centre(number) - mean_centre) <= mean_height / 2:
-                line.append(number)
-                continue
-        lines.append([number])
-    return [n for line in lines for n in sorted(line, key=lambda n: n.box[0])]
+    """Numbers top to bottom by line, left to right within a line: by detect.py's own line rule (digitdet.reading),
+    so that pages are scored against the order their reader uses."""
+    boxes = np.array([n.box for n in numbers], np.float64).reshape(-1, 4)
+    lines = group_lines(boxes, [[i] for i in range(len(numbers))], slope=0.0)
+    return [numbers[members[0]] for line in lines for members in line]
 
 
-def make_page(rng: np.random.Generator, pool: mnist.Digits, size: int, effects: bool = True):
+def make_page(rng: np.random.Generator, pool: mnist.Digits, size: int):
     """A page: (RGB image, numbers in reading order, each digit's box after the photo effects)."""
     layout = plan_page(rng, pool, size)
     layout.numbers = reading_order(layout.numbers)
     image = render(layout)
     digits = [d for n in layout.numbers for d in n.digits]
     outlines = photo.outlines([d.hull for d in digits], [(d.x, d.y) for d in digits])
-    if effects:
-        image, boxes = photo.photograph(image, *outlines, int(rng.integers(2**31)))
-    else:
-        boxes = photo.outline_boxes(*outlines)
+    image, boxes = photo.photograph(image, *outlines, int(rng.integers(2**31)))
     return image, layout.numbers, boxes
 
 
@@ -646,7 +631,7 @@ def write_preview(out_dir: Path, path: Path, count: int = 16, side: int = 400) -
     images = [p for split in SPLITS for p in sorted((out_dir / "images" / split).glob("*.jpg"))][:count]
     if not images:
         raise DatasetError(f"{out_dir}: no pages to preview")
-    tiles = [draw_page(cv2.imread(str(p)), read_labels(label_path(p), len(DIGITS)),
+    tiles = [draw_page(read_image(p), read_labels(label_path(p), len(DIGITS)),
                        json.loads(numbers_path(p).read_text()), side) for p in images]
     tiles += [np.full_like(tiles[0], 255)] * (-len(tiles) % 4)
     sheet = np.vstack([np.hstack(tiles[i: i + 4]) for i in range(0, len(tiles), 4)])

@@ -118,8 +118,7 @@ def corrected_classes(rows: list[list], count: int) -> dict[int, int]:
 
 @dataclass
 class SavedPage:
-    image: Path
-    labels: Path
+    image: Path  # its label file is digitdet.labels.label_path(image)
     split: str
     boxes: int
 
@@ -172,17 +171,12 @@ def save_page(root: str | Path, image: np.ndarray, boxes: np.ndarray, classes: l
         label_path = root / "labels" / split / f"{stem}.txt"
         image_path.parent.mkdir(parents=True, exist_ok=True)
         label_path.parent.mkdir(parents=True, exist_ok=True)
-        image_part, label_part = image_path.with_name(f".{stem}.jpg.tmp"), label_path.with_name(f".{stem}.txt.tmp")
-        try:
-            ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-            if not ok:
-                raise OSError(f"{image_path}: the image could not be encoded as JPEG")
+        ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise OSError(f"{image_path}: the image could not be encoded as JPEG")
+        # the inner block ends first: the label file is renamed into place, then the image
+        with replaced(image_path) as image_part, replaced(label_path) as label_part:
             image_part.write_bytes(encoded.tobytes())
             write_labels(label_part, labels)
-            label_part.replace(label_path)
-            image_part.replace(image_path)
-        finally:
-            image_part.unlink(missing_ok=True)
-            label_part.unlink(missing_ok=True)
         write_dataset_yaml(root)
-    return SavedPage(image_path, label_path, split, len(labels))
+    return SavedPage(image_path, split, len(labels))

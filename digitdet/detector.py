@@ -303,10 +303,11 @@ class Detector:
         self.conf, self.iou, self.max_det = conf, iou, max_det
         self.batch = 1 if self.backend.static else batch
 
-    def detect(self, images: list[np.ndarray], tile: bool | None = None,
-               tile_size: int | None = None) -> list[Detections]:
+    def detect(self, images: list[np.ndarray], tile: bool | None = None, tile_size: int | None = None,
+               conf: float | None = None) -> list[Detections]:
         """Digits in each BGR uint8 image, in its own pixels. `tile`: None decides per image, True forces tiles
-        (of `tile_size` pixels, default TILE_SHRINK x imgsz), False never tiles."""
+        (of `tile_size` pixels, default TILE_SHRINK x imgsz), False never tiles. `conf`: this call's minimum
+        confidence instead of the detector's."""
         plans = [plan_windows(im.shape[1], im.shape[0], self.imgsz, tile, tile_size) for im in images]
         jobs = [(k, window) for k, windows in enumerate(plans) for window in windows]
         found: list[list] = [[] for _ in images]  # per image: (boxes, scores, window) for each window
@@ -316,7 +317,7 @@ class Detector:
             chunk = jobs[start:start + self.batch]
             boxed = [letterbox(images[k][w.y0:w.y1, w.x0:w.x1], self.imgsz) for k, w in chunk]
             raw = self.backend(to_input([pixels for pixels, _ in boxed]))
-            kept = nms(raw, self.conf, self.iou, self.max_det, self.groups)
+            kept = nms(raw, self.conf if conf is None else conf, self.iou, self.max_det, self.groups)
             for (k, window), (_, lb), (boxes, scores) in zip(chunk, boxed, kept):
                 found[k].append((to_window_pixels(boxes, lb, window), scores, window))
             share = (time.perf_counter() - began) / len(chunk)

@@ -103,11 +103,11 @@ class ImageMatch:
     overlaps: tuple[np.ndarray, np.ndarray, np.ndarray]
 
     @classmethod
-    def of(cls, predictions: Boxes, truth: Boxes, threshold: float = IOU_THRESHOLD) -> ImageMatch:
+    def of(cls, predictions: Boxes, truth: Boxes) -> ImageMatch:
         ious = iou_matrix(predictions.xyxy, truth.xyxy)
         same_class = predictions.classes[:, None] == truth.classes[None, :]
-        rows, columns = np.nonzero(ious >= threshold)
-        return cls(predictions, truth, match(ious * same_class, predictions.scores, threshold),
+        rows, columns = np.nonzero(ious >= IOU_THRESHOLD)
+        return cls(predictions, truth, match(ious * same_class, predictions.scores, IOU_THRESHOLD),
                    (rows, columns, ious[rows, columns]))
 
     def ious(self) -> np.ndarray:
@@ -117,8 +117,7 @@ class ImageMatch:
         dense[rows, columns] = values
         return dense
 
-    def confusion_pairs(self, confidence: float, background: int,
-                        threshold: float = IOU_THRESHOLD) -> tuple[np.ndarray, np.ndarray]:
+    def confusion_pairs(self, confidence: float, background: int) -> tuple[np.ndarray, np.ndarray]:
         """(true, predicted) class of every prediction with score >= confidence and every truth box.
 
         Same-class matches first (they are the true positives of the F1 curve at this confidence); then the left-over
@@ -129,7 +128,7 @@ class ImageMatch:
         found = kept & (self.claimed >= 0)
         loose = np.flatnonzero(kept & (self.claimed < 0))  # kept predictions that found no box of their class
         unfound = np.setdiff1d(np.arange(len(self.truth)), self.claimed[found])
-        crossed = match(self.ious()[np.ix_(loose, unfound)], self.predictions.scores[loose], threshold)
+        crossed = match(self.ious()[np.ix_(loose, unfound)], self.predictions.scores[loose], IOU_THRESHOLD)
         confused = crossed >= 0
         missed = np.setdiff1d(unfound, unfound[crossed[confused]])
         truth, predicted = self.truth.classes, self.predictions.classes
@@ -276,7 +275,7 @@ class DetectionEvaluator:
                                          backend="pycocotools")
         self.matches: list[ImageMatch] = []
 
-    def update(self, predictions: Boxes, truth: Boxes) -> ImageMatch:
+    def update(self, predictions: Boxes, truth: Boxes) -> None:
         if predictions.scores is None:
             raise ValueError("predictions need scores")
         for boxes in (predictions, truth):
@@ -284,7 +283,6 @@ class DetectionEvaluator:
                 raise ValueError(f"class ids must be 0..{len(self.names) - 1}, got {sorted(set(boxes.classes))}")
         self.coco.update([predictions.for_torchmetrics()], [truth.for_torchmetrics()])
         self.matches.append(ImageMatch.of(predictions, truth))
-        return self.matches[-1]
 
     def compute(self, confidence: float | None = None) -> Evaluation:
         """All metrics; P, R, F1 and the confusion matrix at `confidence` (None: the one that maximizes F1)."""

@@ -36,8 +36,8 @@ SCRIPT = textwrap.dedent("""
 
 
 def test_training_step_and_prediction_open_no_network_connection(tmp_path):
-    items = [(f"{i}.png", rectangle_image(64, 64, (10 + i, 12, 30 + i, 40)), [box_line(i, (10 + i, 12, 30 + i, 40), 64, 64)])
-             for i in range(2)]
+    boxes = [(10 + i, 12, 30 + i, 40) for i in range(2)]
+    items = [(f"{i}.png", rectangle_image(64, 64, box), [box_line(i, box, 64, 64)]) for i, box in enumerate(boxes)]
     data = make_dataset(tmp_path / "set", {"train": items, "val": items})
     result = subprocess.run([sys.executable, "-c", SCRIPT, str(data), str(tmp_path / "runs")],
                             capture_output=True, text=True, timeout=600)
