@@ -116,18 +116,20 @@ def page_slope(boxes: np.ndarray, numbers: list[list[int]]) -> float:
 
 
 def group_lines(boxes: np.ndarray, numbers: list[list[int]], slope: float) -> list[list[list[int]]]:
-    """Numbers into lines, top to bottom along `slope`; each line's numbers left to right."""
-    centres_x, centres_y = (boxes[:, 0] + boxes[:, 2]) / 2, (boxes[:, 1] + boxes[:, 3]) / 2
-    level = [float(np.mean(centres_y[m] - slope * centres_x[m])) for m in numbers]  # centre, deskewed
-    height = [float(np.mean(boxes[m, 3] - boxes[m, 1])) for m in numbers]
+    """Numbers into lines, top to bottom along `slope`; each line's numbers left to right.
+
+    Plain Python over the few numbers of a page: the page builder orders every page it makes with this."""
+    x1, y1, x2, y2 = boxes.T.tolist() if len(boxes) else ([], [], [], [])
+    level = [sum((y1[i] + y2[i]) / 2 - slope * (x1[i] + x2[i]) / 2 for i in m) / len(m) for m in numbers]  # deskewed
+    height = [sum(y2[i] - y1[i] for i in m) / len(m) for m in numbers]
     lines: list[list[int]] = []
-    for k in np.argsort(level, kind="stable"):
+    for k in sorted(range(len(numbers)), key=level.__getitem__):
         if lines:
             line = lines[-1]
-            mean_level = np.mean([level[j] for j in line])
-            mean_height = np.mean([height[j] for j in line + [k]])
+            mean_level = sum(level[j] for j in line) / len(line)
+            mean_height = (sum(height[j] for j in line) + height[k]) / (len(line) + 1)
             if abs(level[k] - mean_level) <= mean_height / 2:
-                line.append(int(k))
+                line.append(k)
                 continue
-        lines.append([int(k)])
-    return [[numbers[k] for k in sorted(line, key=lambda k: boxes[numbers[k], 0].min())] for line in lines]
+        lines.append([k])
+    return [[numbers[k] for k in sorted(line, key=lambda k: min(x1[i] for i in numbers[k]))] for line in lines]
