@@ -35,7 +35,7 @@ runtime.setup()  # before gradio and ultralytics are imported: no telemetry, upd
 import gradio as gr  # noqa: E402
 
 import detect  # noqa: E402
-from digitdet import collect  # noqa: E402
+from digitdet import cli, collect  # noqa: E402
 from digitdet.detector import DEFAULT_WEIGHTS, Detections, Detector, ModelError  # noqa: E402
 from digitdet.images import to_bgr  # noqa: E402
 
@@ -65,10 +65,10 @@ class DigitApp:
     """The app's behaviour, independent of the web page: every handler takes and returns plain values."""
 
     def __init__(self, detector: Detector, collect_dir: str | Path = DEFAULT_COLLECT_DIR,
-                 max_bytes: int = collect.MAX_UPLOAD_BYTES):
+                 max_bytes: int = collect.MAX_UPLOAD_BYTES, max_pixels: int = collect.MAX_PIXELS):
         self.detector = detector
         self.collect_dir = Path(collect_dir).resolve()
-        self.max_bytes = max_bytes
+        self.max_bytes, self.max_pixels = max_bytes, max_pixels
 
     def analyze(self, image: np.ndarray, conf: float, source: str) -> Page:
         """Detect and read the digits of a BGR image, as detect.py does for a file."""
@@ -83,7 +83,7 @@ class DigitApp:
         if not path:
             return unchanged("")
         try:
-            image = collect.read_upload(path, self.max_bytes)
+            image = collect.read_upload(path, self.max_bytes, self.max_pixels)
         except collect.UploadError as error:
             return unchanged(f"**Upload refused:** {error}. Nothing was changed.")
         return show(self.analyze(image, conf, "upload"))
@@ -92,7 +92,7 @@ class DigitApp:
         if rgb is None:
             return unchanged("")
         try:
-            collect.check_pixels(rgb.shape[1], rgb.shape[0])
+            collect.check_pixels(rgb.shape[1], rgb.shape[0], self.max_pixels)
         except collect.UploadError as error:
             return unchanged(f"**Picture refused:** {error}. Nothing was changed.")
         return show(self.analyze(np.ascontiguousarray(rgb[..., :3][..., ::-1]), conf, "camera"))
@@ -258,13 +258,16 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python app.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
-                        help=f"model .pt (or .onnx) (default: {DEFAULT_WEIGHTS.relative_to(runtime.PROJECT_ROOT)})")
+                        help=f"model .pt (or .onnx, .int8.onnx) "
+                             f"(default: {DEFAULT_WEIGHTS.relative_to(runtime.PROJECT_ROOT)})")
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help="port on 127.0.0.1 (default: %(default)s)")
     parser.add_argument("--collect-dir", type=Path, default=DEFAULT_COLLECT_DIR,
                         help="YOLO dataset folder that saved pages go into (default: data/collected)")
     parser.add_argument("--conf", type=float, default=0.25,
                         help="starting confidence threshold; the page has a slider (default: %(default)s)")
     parser.add_argument("--device", default="cpu", help="cpu, or a CUDA device such as 0 (default: cpu)")
+    parser.add_argument("--max-pixels", type=cli.integer(1), default=collect.MAX_PIXELS,
+                        help=f"refuse images with more pixels, before decoding them (default: {collect.MAX_PIXELS})")
     opt = parser.parse_args(argv)
     if not 0 < opt.conf < 1:
         parser.error(f"--conf must be between 0 and 1, got {opt.conf}")
@@ -280,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"digitdet app: model {opt.weights}; corrected pages go to {runtime.project_path(opt.collect_dir)}")
     try:
-        launch(DigitApp(detector, runtime.project_path(opt.collect_dir)), opt.port, opt.conf)
+        launch(DigitApp(detector, runtime.project_path(opt.collect_dir), max_pixels=opt.max_pixels), opt.port, opt.conf)
     except OSError:  # Gradio found the port taken
         print(f"error: cannot serve on 127.0.0.1:{opt.port}: the port is in use; choose another with --port",
               file=sys.stderr)

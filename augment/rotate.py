@@ -18,15 +18,13 @@ import csv
 import os
 import shutil
 import sys
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from multiprocessing import get_context
 from pathlib import Path
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
+from digitdet import cli, workers as pool
 from digitdet.atomic import build_into, refuse_overlap
 from digitdet.images import exif_orientation, read_image
 from digitdet.orientation import TURNS, rotate_points
@@ -75,7 +73,8 @@ def write_rotations(job: Job) -> list[tuple]:
         if copy_bytes:  # lossless and fast: the untouched source already is the 0-degree copy
             shutil.copyfile(job.image, image_out)
         else:
-            upright = read_image(job.image) if upright is None else upright  # as displayed: labels refer to that
+            # as displayed: labels refer to that; no pixel limit, as the dataset was validated and training reads it
+            upright = read_image(job.image, max_pixels=None) if upright is None else upright
             params = [cv2.IMWRITE_JPEG_QUALITY, job.jpeg_quality] if image_out.suffix in {".jpg", ".jpeg"} else []
             if not cv2.imwrite(str(image_out), rotate_image(upright, angle), params):
                 raise OSError(f"{image_out}: could not write image")
@@ -106,14 +105,11 @@ def worker_init() -> None:
 
 
 def run_jobs(jobs: list[Job], workers: int, progress: bool) -> list[tuple]:
-    bar = dict(total=len(jobs), desc="rotating", unit="img", disable=not progress)
     workers = min(workers, len(jobs) // MIN_JOBS_PER_WORKER)
-    if workers <= 1:
-        return [row for job in tqdm(jobs, **bar) for row in write_rotations(job)]
-    # spawn, not fork: the caller may already hold torch's thread pools, which do not survive a fork
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=worker_init) as pool:
-        results = pool.map(write_rotations, jobs, chunksize=max(1, min(32, len(jobs) // (8 * workers))))
-        return [row for rows in tqdm(results, **bar) for row in rows]
+    results = pool.run(write_rotations, jobs, workers, initializer=worker_init,
+                       chunksize=max(1, min(32, len(jobs) // (8 * max(workers, 1)))),
+                       progress=dict(desc="rotating", unit="img", disable=not progress))
+    return [row for rows in results for row in rows]
 
 
 def run(data: str | Path, out_dir: str | Path, splits: tuple[str, ...] = ("train",), angles: tuple[int, ...] = ANGLES,
@@ -138,7 +134,7 @@ def run(data: str | Path, out_dir: str | Path, splits: tuple[str, ...] = ("train
     if bad := [s for s in splits if s not in dataset.splits]:
         raise DatasetError(f"{dataset.yaml_path}: no split {bad} (it has {sorted(dataset.splits)})")
     out_dir = Path(out_dir).resolve()
-    refuse_overlap(out_dir, [dataset.yaml_path, dataset.root] + [p for ps in dataset.splits.values() for p in ps])
+    refuse_overlap(out_dir, dataset.sources(), dataset.read_folders())
     require_valid(dataset)  # every problem is listed before anything is written
     images = {split: dataset.images(split) for split in dataset.splits}
     for split in dataset.splits:
@@ -184,20 +180,19 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                         help="counter-clockwise quarter turns to write (default: 0 90 180 270)")
     parser.add_argument("--format", dest="image_format", default="same", choices=("same", "png", "jpg"),
                         help="output image format (default: same as each source)")
-    parser.add_argument("--quality", dest="jpeg_quality", type=int, default=95, help="JPEG quality (default: 95)")
-    parser.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="worker processes")
+    parser.add_argument("--quality", dest="jpeg_quality", type=cli.integer(1, 100), default=95,
+                        help="JPEG quality, 1-100 (default: 95)")
+    parser.add_argument("--workers", type=cli.integer(1), default=min(8, os.cpu_count() or 1),
+                        help="worker processes")
     parser.add_argument("--overwrite", action="store_true", help="replace OUT_DIR if it exists")
     return parser.parse_args(argv)
 
 
+@cli.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     opt = parse_opt(argv)
-    try:
-        data_yaml = run(opt.data, opt.out_dir, tuple(opt.splits), tuple(opt.angles), opt.image_format,
-                        opt.jpeg_quality, opt.workers, opt.overwrite)
-    except (DatasetError, FileExistsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    data_yaml = run(opt.data, opt.out_dir, tuple(opt.splits), tuple(opt.angles), opt.image_format,
+                    opt.jpeg_quality, opt.workers, opt.overwrite)
     print(f"wrote {data_yaml}")
     return 0
 

@@ -22,14 +22,12 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from digitdet.atomic import replaced
-from digitdet.images import ImageReadError, read_image
-from digitdet.labels import DIGITS, IMAGE_SUFFIXES, Label, check_image, write_data_yaml, write_labels
+from digitdet.images import MAX_PIXELS, ImageReadError, ImageTooLargeError, read_header, read_image
+from digitdet.labels import DIGITS, IMAGE_SUFFIXES, Label, write_data_yaml, write_labels
 
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024  # a phone photo is 2-12 MB
-MAX_PIXELS = 50_000_000  # an 8000 x 6000 photo; more is no page photo, and would take gigabytes to decode
 FORMATS = {"JPEG", "PNG", "BMP", "TIFF", "WEBP", "MPO"}  # what both PIL and OpenCV read (MPO: a phone's JPEG)
 VAL_EVERY = 5  # every fifth saved page goes to val
 JPEG_QUALITY = 95
@@ -48,7 +46,8 @@ def read_upload(path: str | Path, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels:
     """An uploaded file as upright 8-bit BGR pixels (as detect.py reads files), or an UploadError.
 
     The checks run cheapest first and before decoding: size in bytes, format from the file's content (its name is
-    the client's and is not trusted), and the pixel count from the header."""
+    the client's and is not trusted), and the pixel count from the header; then read_image's own rules (the same
+    pixel limit, damaged data found by decoding)."""
     path = Path(path)
     size = path.stat().st_size
     if size > max_bytes:
@@ -56,22 +55,17 @@ def read_upload(path: str | Path, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels:
     if size == 0:
         raise UploadError("the file is empty")
     try:
-        with Image.open(path) as image:
-            kind, (width, height) = image.format, image.size
-    except Image.DecompressionBombError:  # PIL refuses to open images far beyond its own pixel limit
-        raise UploadError(f"the image has far more than {max_pixels / 1e6:g} megapixels") from None
-    except Exception:  # noqa: BLE001 - PIL raises many types for files that are not images
-        raise UploadError("the file is not an image (JPEG, PNG, BMP, TIFF or WebP)") from None
-    if kind not in FORMATS:
-        raise UploadError(f"{kind} images are not supported; send a JPEG, PNG, BMP, TIFF or WebP")
-    check_pixels(width, height, max_pixels)
-    damaged = UploadError(f"the {kind} image is damaged or incomplete and cannot be used")
-    if check_image(path):  # the dataset validator's check: OpenCV would decode half a JPEG without a word
-        raise damaged
+        header = read_header(path, max_pixels)
+    except ImageTooLargeError as error:
+        raise UploadError(too_many_pixels(error.width, error.height, max_pixels)) from None
+    if header is None:
+        raise UploadError("the file is not an image (JPEG, PNG, BMP, TIFF or WebP)")
+    if header.kind not in FORMATS:
+        raise UploadError(f"{header.kind} images are not supported; send a JPEG, PNG, BMP, TIFF or WebP")
     try:
-        return read_image(path)
+        return read_image(path, max_pixels)
     except ImageReadError:
-        raise damaged from None
+        raise UploadError(f"the {header.kind} image is damaged or incomplete and cannot be used") from None
 
 
 def size_text(size: int) -> str:
@@ -83,7 +77,13 @@ def check_pixels(width: int, height: int, max_pixels: int = MAX_PIXELS) -> None:
     if width < 1 or height < 1:
         raise UploadError("the image has no pixels")
     if width * height > max_pixels:
-        raise UploadError(f"the image is {width} x {height} pixels; the limit is {max_pixels / 1e6:g} megapixels")
+        raise UploadError(too_many_pixels(width, height, max_pixels))
+
+
+def too_many_pixels(width: int | None, height: int | None, max_pixels: int) -> str:
+    if width is None:  # beyond PIL's own limit, which does not give the size
+        return f"the image has far more than {max_pixels / 1e6:g} megapixels"
+    return f"the image is {width} x {height} pixels; the limit is {max_pixels / 1e6:g} megapixels"
 
 
 def corrected_classes(rows: list[list], count: int) -> dict[int, int]:

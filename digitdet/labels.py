@@ -22,7 +22,9 @@ from pathlib import Path
 
 import numpy as np
 import yaml
-from PIL import Image
+
+from digitdet import cli
+from digitdet.images import check_image, read_header
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
 SPLITS = ("train", "val", "test")
@@ -89,10 +91,30 @@ class Dataset:
         for source in self.splits.get(split, []):
             if source.is_dir():
                 found += [p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES]
-            else:  # a list file, one image path per line, relative to the dataset root
-                lines = source.read_text().split()
+            else:  # a list file, one image path per line (spaces are part of a path), relative to the dataset root
+                lines = [line.strip() for line in read_text(source).splitlines() if line.strip()]
                 found += [(self.root / p).resolve() if not Path(p).is_absolute() else Path(p) for p in lines]
         return sorted(found)
+
+    def sources(self) -> list[Path]:
+        """What an output made from this dataset must never replace: its data.yaml, root, split folders and lists."""
+        return [self.yaml_path, self.root] + [p for paths in self.splits.values() for p in paths]
+
+    def read_folders(self) -> list[Path]:
+        """The split folders, whose every image is read: an output inside one would be read back as a source."""
+        return [p for paths in self.splits.values() for p in paths if p.is_dir()]
+
+
+def read_text(path: Path) -> str:
+    """A text file's content; a DatasetError names the file (and line) when it is a folder or not UTF-8 text."""
+    if path.is_dir():
+        raise DatasetError(f"{path}: is a folder, not a text file")
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data[:error.start].count(b"\n") + 1
+        raise DatasetError(f"{path}:{line}: not UTF-8 text (byte {error.start}); save it as UTF-8") from None
 
 
 def beside(image: Path, folder: str, suffix: str) -> Path:
@@ -116,15 +138,27 @@ def numbers_path(image: Path) -> Path:
 
 
 def parse_names(names, yaml_path: Path) -> list[str]:
-    """`names` as a list, or as a dict {0: '0', ...} with keys 0..n-1."""
-    if isinstance(names, dict):
-        keys = sorted(int(k) for k in names)
-        if keys != list(range(len(keys))):
-            raise DatasetError(f"{yaml_path}: 'names' keys must be 0..{len(keys) - 1}, got {keys}")
-        return [str(names[k] if k in names else names[str(k)]) for k in keys]
-    if isinstance(names, list) and names:
-        return [str(n) for n in names]
-    raise DatasetError(f"{yaml_path}: 'names' must be a non-empty list or dict of class names")
+    """`names` as a list, or as a dict {0: '0', ...} with keys 0..n-1; each name once."""
+    if isinstance(names, dict) and names:
+        try:
+            by_id = {int(k): v for k, v in names.items()}
+        except (TypeError, ValueError):
+            raise DatasetError(f"{yaml_path}: 'names' keys must be class ids 0..{len(names) - 1}, got "
+                               f"{list(names)}") from None
+        if sorted(by_id) != list(range(len(by_id))):
+            raise DatasetError(f"{yaml_path}: 'names' keys must be 0..{len(by_id) - 1}, got {sorted(by_id)}")
+        names = [by_id[k] for k in range(len(by_id))]
+    if not isinstance(names, list) or not names:
+        raise DatasetError(f"{yaml_path}: 'names' must be a non-empty list or dict of class names")
+    names = [str(n) for n in names]
+    refuse_repeated_names(names, yaml_path)
+    return names
+
+
+def refuse_repeated_names(names: list[str], yaml_path: Path) -> None:
+    """Two classes with one name (spaces around it aside) could not be told apart."""
+    if repeated := sorted(n for n, count in Counter(n.strip() for n in names).items() if count > 1):
+        raise DatasetError(f"{yaml_path}: class names {repeated} appear more than once in 'names'")
 
 
 def resolve_split(root: Path, entry: str) -> Path:
@@ -140,8 +174,10 @@ def load_dataset(yaml_path: str | Path) -> Dataset:
     yaml_path = Path(yaml_path).resolve()
     if not yaml_path.is_file():
         raise DatasetError(f"{yaml_path}: data.yaml not found")
+    if header := read_header(yaml_path, max_pixels=None):
+        raise DatasetError(f"{yaml_path}: is a {header.kind} image, not a data.yaml; give the dataset's data.yaml")
     try:
-        config = yaml.safe_load(yaml_path.read_text()) or {}
+        config = yaml.safe_load(read_text(yaml_path)) or {}
     except yaml.YAMLError as error:
         raise DatasetError(f"{yaml_path}: not valid YAML: {error}") from error
     if not isinstance(config, dict) or "names" not in config:
@@ -163,21 +199,30 @@ def load_dataset(yaml_path: str | Path) -> Dataset:
     return dataset
 
 
+def class_id(text: str) -> int:
+    """A label line's class id: a whole number, also when written as one (`1.0`, as ultralytics reads it)."""
+    value = float(text)
+    if not value.is_integer():
+        raise ValueError(f"class id {text} is not a whole number")
+    return int(value)
+
+
 def parse_line(text: str, n_classes: int) -> Label:
     """One label line as a Label; raises ValueError with a short reason."""
     fields = text.split()
     try:
-        class_id, values = int(fields[0]), [float(v) for v in fields[1:]]
+        numbers = [float(v) for v in fields]
     except ValueError:
         raise ValueError(f"numbers do not parse: {text.strip()!r}") from None
-    if not 0 <= class_id < n_classes:
-        raise ValueError(f"class id {class_id} is outside names (0..{n_classes - 1})")
+    cls, values = class_id(fields[0]), numbers[1:]
+    if not 0 <= cls < n_classes:
+        raise ValueError(f"class id {cls} is outside names (0..{n_classes - 1})")
     if len(values) == 4:
         if values[2] <= 0 or values[3] <= 0:  # checked before corners are made, which would hide the sign
             raise ValueError(f"box has zero or negative size: {text.strip()!r}")
-        label = Label.from_box(class_id, *values)
+        label = Label.from_box(cls, *values)
     elif len(values) >= 6 and len(values) % 2 == 0:
-        label = Label(class_id, np.array(values, dtype=np.float64).reshape(-1, 2))
+        label = Label(cls, np.array(values, dtype=np.float64).reshape(-1, 2))
     else:
         raise ValueError(f"expected 'class cx cy w h' or a polygon 'class x1 y1 x2 y2 x3 y3 ...', "
                          f"got {len(fields)} fields")
@@ -188,15 +233,22 @@ def parse_line(text: str, n_classes: int) -> Label:
     _, _, w, h = label.box
     if w <= 0 or h <= 0:
         raise ValueError(f"box has zero or negative size: {text.strip()!r}")
-    return Label(class_id, np.clip(label.points, 0.0, 1.0))
+    return Label(cls, np.clip(label.points, 0.0, 1.0))
 
 
 def read_labels_checked(path: Path, n_classes: int) -> tuple[list[Label], list[Problem]]:
     """All good labels of a file, and a Problem for each bad line. A missing file is a background image."""
     if not path.exists():
         return [], []
+    if path.is_dir():
+        return [], [Problem(path, None, "is a folder, not a label file; remove or rename it")]
     labels, problems = [], []
-    for number, text in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            text = line.decode("utf-8-sig" if number == 1 else "utf-8")
+        except UnicodeDecodeError:
+            problems.append(Problem(path, number, "not UTF-8 text; save the file as UTF-8"))
+            continue
         if text.strip():
             try:
                 labels.append(parse_line(text, n_classes))
@@ -223,22 +275,6 @@ def write_data_yaml(path: Path, root: Path, names: list[str], splits: dict[str, 
     path.write_text(yaml.safe_dump(config, sort_keys=False))
 
 
-def check_image(path: Path) -> str | None:
-    """Why an image cannot be used, or None. Cheap: a structural check, and JPEGs must end with their EOI marker."""
-    try:
-        with Image.open(path) as image:
-            image.verify()
-            is_jpeg = image.format == "JPEG"  # from the content: a suffix can lie
-        if is_jpeg:
-            with open(path, "rb") as f:
-                f.seek(-2, 2)
-                if f.read() != b"\xff\xd9":
-                    return "corrupt JPEG: truncated (no end marker)"
-    except Exception as error:  # PIL raises many types for bad files
-        return f"unreadable image: {error}"
-    return None
-
-
 @dataclass
 class SplitSummary:
     images: int = 0
@@ -255,14 +291,20 @@ def orphan_labels(images: list[Path]) -> list[Problem]:
             if f not in stems]
 
 
-def validate(dataset: Dataset) -> tuple[dict[str, SplitSummary], list[Problem]]:
-    """Check every split: images readable, label lines valid, no labels without images."""
+def validate(dataset: Dataset, splits: list[str] | None = None) -> tuple[dict[str, SplitSummary], list[Problem]]:
+    """Check the splits (default: all): images readable (digitdet.images.check_image: decoded whole), label lines
+    valid, no labels without images, every image inside an 'images' folder (so that its labels can be found)."""
     summaries, problems = {}, []
-    for split in dataset.splits:
+    for split in splits or dataset.splits:
         summary = summaries[split] = SplitSummary()
         images = dataset.images(split)
         if not images:
             problems.append(Problem(dataset.yaml_path, None, f"split '{split}' has no images"))
+        homeless = sorted({image.parent for image in images if "images" not in image.parts})
+        problems += [Problem(folder, None, "its images are in no folder named 'images', so their label files "
+                             "cannot be found: the last 'images' folder of an image's path becomes 'labels' "
+                             "(images/train/a.jpg -> labels/train/a.txt); rename the folder") for folder in homeless]
+        images = [image for image in images if image.parent not in homeless]
         for image in images:
             if reason := check_image(image):
                 problems.append(Problem(image, None, reason))
@@ -276,9 +318,9 @@ def validate(dataset: Dataset) -> tuple[dict[str, SplitSummary], list[Problem]]:
     return summaries, problems
 
 
-def require_valid(dataset: Dataset) -> dict[str, SplitSummary]:
-    """Validate, and raise a DatasetError listing every problem when there are any."""
-    summaries, problems = validate(dataset)
+def require_valid(dataset: Dataset, splits: list[str] | None = None) -> dict[str, SplitSummary]:
+    """Validate (the splits given, default all), and raise a DatasetError listing every problem when there are any."""
+    summaries, problems = validate(dataset, splits)
     if problems:
         listing = "\n  ".join(str(p) for p in problems[:50])
         more = f"\n  ... and {len(problems) - 50} more" if len(problems) > 50 else ""
@@ -297,6 +339,7 @@ def format_summary(dataset: Dataset, summaries: dict[str, SplitSummary], problem
     return "\n".join(lines)
 
 
+@cli.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m digitdet.labels", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -304,11 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     check = commands.add_parser("check", help="summarize a dataset and list every problem; exit 1 if any")
     check.add_argument("data", type=Path, help="the dataset's data.yaml")
     args = parser.parse_args(argv)
-    try:
-        dataset = load_dataset(args.data)
-    except DatasetError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    dataset = load_dataset(args.data)
     summaries, problems = validate(dataset)
     print(format_summary(dataset, summaries, problems))
     return 1 if problems else 0

@@ -94,7 +94,7 @@ def test_validation_names_file_and_line_of_every_problem(tmp_path):
     good_jpeg = (tmp_path / "images" / "train" / "cut.jpg")
     import cv2
     cv2.imwrite(str(good_jpeg), rectangle_image(W, H, BOX))
-    good_jpeg.write_bytes(good_jpeg.read_bytes()[:-40])  # truncated: no end marker
+    good_jpeg.write_bytes(good_jpeg.read_bytes()[:-40])  # truncated: its data ends early
     (tmp_path / "images" / "train" / "cut_named_png.png").write_bytes(good_jpeg.read_bytes())  # a suffix that lies
 
     summaries, problems = validate(load_dataset(data))
@@ -104,8 +104,8 @@ def test_validation_names_file_and_line_of_every_problem(tmp_path):
         assert any(t.startswith(f"{bad_label}:{number}: ") and reason in t for t in text), (line, text)
     assert any("orphan.txt: label file without an image" in t for t in text)
     assert any("garbage.jpg: unreadable image" in t for t in text)
-    assert any("cut.jpg: corrupt JPEG" in t for t in text)
-    assert any("cut_named_png.png: corrupt JPEG" in t for t in text)
+    assert any("cut.jpg: damaged JPEG image: image file is truncated" in t for t in text)
+    assert any("cut_named_png.png: damaged JPEG image" in t for t in text)
     assert len(problems) == len(BAD_LINES) + 4  # the background image is not a problem
     assert summaries["train"].images == 5 and summaries["train"].boxes == 1
     assert summaries["train"].backgrounds == 4  # background.png, and the three broken images without labels
