@@ -35,12 +35,15 @@ def mnist_dir() -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_pages(tmp_path_factory, mnist_dir) -> Path:
-    """A few generated pages (train 12, val 4, test 4, 320 x 320); returns its data.yaml."""
+    """A few generated pages of MNIST handwriting (train 12, val 4, test 4, 320 x 320); returns its data.yaml.
+
+    The "mnist" mix: the pages the shipped model was trained on, so that comparisons on them measure the tools, not
+    how the model copes with print and close-ups (tests/test_pages.py builds the full mix)."""
     from augment import pages
 
     out = tmp_path_factory.mktemp("tiny") / "pages"
     return pages.run(mnist_dir, out, counts={"train": 12, "val": 4, "test": 4}, size=320, seed=0, workers=1,
-                     progress=False)
+                     progress=False, mix="mnist")
 
 
 @pytest.fixture(scope="session")
