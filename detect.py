@@ -22,6 +22,8 @@ Usage:
     python detect.py photo.jpg --conf 0.4 --tile       # force tiled inference
     python detect.py --export onnx                     # write weights/best.onnx beside weights/best.pt
     python detect.py photos/ --onnx                    # run weights/best.onnx with onnxruntime (faster on a CPU)
+    python detect.py --export int8                     # weights/best.int8.onnx, calibrated on data.yaml's train pages
+    python detect.py photos/ --int8                    # run weights/best.int8.onnx (fastest on a CPU)
     python detect.py sideways.jpg --upright            # annotated copy turned upright (orientation-aware model)
 """
 
@@ -43,11 +45,14 @@ from digitdet import runtime
 runtime.setup()  # before ultralytics and onnxruntime are imported (by digitdet.detector, lazily)
 
 from augment.rotate import rotate_image  # noqa: E402
-from digitdet.atomic import replaced  # noqa: E402
-from digitdet.detector import DEFAULT_WEIGHTS, Detections, Detector, ModelError, export_onnx  # noqa: E402
-from digitdet.images import ImageReadError, read_image  # noqa: E402
+from digitdet import cli  # noqa: E402
+from digitdet.atomic import refuse_overwriting, replaced  # noqa: E402
+from digitdet.detector import (DEFAULT_WEIGHTS, Detections, Detector, checkpoint_path, export_command,  # noqa: E402
+                               export_onnx, int8_path)
+from digitdet.images import MAX_PIXELS, ImageReadError, read_image  # noqa: E402
 from digitdet.labels import IMAGE_SUFFIXES  # noqa: E402
 from digitdet.orientation import turn_boxes  # noqa: E402
+from digitdet.quantize import DEFAULT_DATA, export_int8  # noqa: E402
 from digitdet.reading import Number, read_numbers  # noqa: E402
 
 DEFAULT_SAVE_DIR = runtime.PROJECT_ROOT / "results" / "detect"
@@ -222,7 +227,10 @@ def write_csv(path: Path, report: Report, names: list[str]) -> None:
 def resolve_save_dir(save_dir: str | Path | None) -> Path:
     """The given folder, or a new results/detect, results/detect2, ... so no earlier run is overwritten."""
     if save_dir is not None:
-        return runtime.project_path(save_dir)
+        save_dir = runtime.project_path(save_dir)
+        if save_dir.exists() and not save_dir.is_dir():
+            raise ValueError(f"{save_dir}: --save-dir names a file, not a folder; choose a folder")
+        return save_dir
     from ultralytics.utils.files import increment_path
 
     return increment_path(DEFAULT_SAVE_DIR, sep="")
@@ -232,7 +240,8 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
         conf: float = 0.25, iou: float = 0.7, device: str = "cpu", save_dir: str | Path | None = None,
         save_images: bool = True, save_json: bool = False, save_csv: bool = False, tile: bool | None = None,
         tile_size: int | None = None, onnx: bool = False, threads: int | None = None, batch: int = 8,
-        verbose: bool = True, detector: Detector | None = None, upright: bool = False) -> Report:
+        verbose: bool = True, detector: Detector | None = None, upright: bool = False,
+        max_pixels: int | None = MAX_PIXELS, int8: bool = False) -> Report:
     """Detect and read the digits of every image in `source`; returns a Report.
 
     Args:
@@ -249,34 +258,38 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
         tile: None: tile images too large for the model's input size; True: always; False: never.
         tile_size: tile side in pixels when tiling (default: twice imgsz).
         onnx: run the .onnx file beside `weights` with onnxruntime.
+        int8: run the int8 model beside `weights` (NAME.int8.onnx, `--export int8`) with onnxruntime.
         threads: CPU threads for inference (default: the libraries' choice).
         batch: images (or tiles) per model call.
         verbose: print one line per image and a summary.
         upright: save annotated pages turned back upright (orientation-aware models find a page's turn).
+        max_pixels: images with more pixels are refused before they are decoded (None: any size).
         detector: an already loaded Detector to reuse across calls; weights, imgsz, conf, iou, device, onnx,
             threads and batch are then its own.
     """
     paths, failed = expand_sources(source if isinstance(source, (list, tuple)) else [source])
-    detector = detector or load_detector(weights, imgsz, conf, iou, device, threads, batch, onnx)
     report = Report(failed=failed, save_dir=resolve_save_dir(save_dir))
     names = output_names(paths)
-    if save_images:
-        refuse_overwriting_sources(paths, names, report.save_dir)
-    if save_images or save_json or save_csv:  # nothing to write, no folder
+    outputs = [report.save_dir / names[p] for p in paths] if save_images else []
+    outputs += [report.save_dir / f"detections.{kind}" for kind, wanted in (("json", save_json), ("csv", save_csv))
+                if wanted]
+    refuse_overwriting(outputs, paths, "choose another --save-dir")  # before the model loads: fail fast
+    detector = detector or load_detector(weights, imgsz, conf, iou, device, threads, batch, onnx, int8)
+    if paths and (save_images or save_json or save_csv):  # nothing to read or to write, no folder
         report.save_dir.mkdir(parents=True, exist_ok=True)
     for source_path, reason in failed:
         echo(f"{source_path}: skipped: {reason}", verbose, error=True)
     for start in range(0, len(paths), detector.batch):
-        images = read_images(paths[start:start + detector.batch], report, verbose)
+        images = read_images(paths[start:start + detector.batch], report, verbose, max_pixels)
         for (path, image), detections in zip(images.items(), detector.detect(list(images.values()), tile, tile_size)):
             result = read_result(path, detections, detector.names, image.shape[1], image.shape[0])
             if save_images:
                 save_annotated(result, image, report.save_dir / names[path], detector.names, report, upright)
             report.results.append(result)
             echo(summary_line(result), verbose)
-    if save_json:
+    if save_json and paths:
         write_json(report.save_dir / "detections.json", report, detector.names)
-    if save_csv:
+    if save_csv and paths:
         write_csv(report.save_dir / "detections.csv", report, detector.names)
     echo(f"{len(report.results)} image(s) read, {len(report.failed)} failed; results in {report.save_dir}", verbose)
     return report
@@ -290,29 +303,25 @@ def read_result(path: Path, detections: Detections, names: list[str], width: int
 
 
 def load_detector(weights: str | Path, imgsz: int | None, conf: float, iou: float, device: str,
-                  threads: int | None, batch: int, onnx: bool) -> Detector:
-    """The model, loaded once for the whole run; with `onnx`, the .onnx export beside `weights`."""
-    weights = Path(weights).with_suffix(".onnx") if onnx else Path(weights)
+                  threads: int | None, batch: int, onnx: bool, int8: bool = False) -> Detector:
+    """The model, loaded once for the whole run; with `onnx` (`int8`), the .onnx (.int8.onnx) export beside
+    `weights`."""
+    weights = int8_path(weights) if int8 else Path(weights).with_suffix(".onnx") if onnx else Path(weights)
     detector = Detector(weights, imgsz, conf, iou, device, threads, batch)
-    pt = weights.with_suffix(".pt")
-    if onnx and pt.exists() and pt.stat().st_mtime > weights.stat().st_mtime:
-        print(f"warning: {weights} is older than {pt}; re-export with 'python detect.py --export onnx'",
-              file=sys.stderr)
+    pt = checkpoint_path(weights)
+    if weights.suffix == ".onnx" and pt.exists() and pt.stat().st_mtime > weights.stat().st_mtime:
+        print(f"warning: {weights} is older than {pt}; re-export with '{export_command(weights)}'", file=sys.stderr)
     return detector
 
 
-def refuse_overwriting_sources(paths: list[Path], names: dict[Path, str], save_dir: Path) -> None:
-    if clash := [p for p in paths if (save_dir / names[p]).resolve() == p.resolve()]:
-        raise ValueError(f"{save_dir}: annotated copies would overwrite the sources, e.g. {clash[0]}; "
-                         f"choose another --save-dir")
-
-
-def read_images(paths: list[Path], report: Report, verbose: bool) -> dict[Path, np.ndarray]:
-    """The readable images among `paths`; each unreadable one is reported and added to report.failed."""
+def read_images(paths: list[Path], report: Report, verbose: bool,
+                max_pixels: int | None = MAX_PIXELS) -> dict[Path, np.ndarray]:
+    """The readable images among `paths`; each unreadable one (damaged, or over the pixel limit) is reported and
+    added to report.failed."""
     images = {}
     for path in paths:
         try:
-            images[path] = read_image(path)
+            images[path] = read_image(path, max_pixels)
         except ImageReadError as error:
             report.failed.append((path, str(error).removeprefix(f"{path}: ")))
             echo(f"{path}: skipped: {report.failed[-1][1]}", verbose, error=True)
@@ -343,11 +352,13 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", nargs="*", help="images, folders or quoted globs")
     parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
-                        help=f"model .pt (or .onnx) (default: {DEFAULT_WEIGHTS.relative_to(runtime.PROJECT_ROOT)})")
-    parser.add_argument("--conf", type=float, default=0.25, help="minimum confidence of a digit (default: 0.25)")
-    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default: 0.7)")
-    parser.add_argument("--imgsz", type=int, default=None,
-                        help="model input size in pixels (default: the size the model was trained at)")
+                        help=f"model .pt (or .onnx, .int8.onnx) "
+                             f"(default: {DEFAULT_WEIGHTS.relative_to(runtime.PROJECT_ROOT)})")
+    parser.add_argument("--conf", type=cli.number(0, 1), default=0.25,
+                        help="minimum confidence of a digit, 0-1 (default: 0.25)")
+    parser.add_argument("--iou", type=cli.number(0, 1), default=0.7, help="NMS IoU threshold, 0-1 (default: 0.7)")
+    parser.add_argument("--imgsz", type=cli.integer(32, multiple=32), default=None,
+                        help="model input size in pixels, a multiple of 32 (default: the size it was trained at)")
     parser.add_argument("--device", default="cpu", help="cpu, or a CUDA device such as 0 (default: cpu)")
     parser.add_argument("--save-dir", type=Path, default=None,
                         help="output folder (default: a new results/detect, results/detect2, ...)")
@@ -358,32 +369,39 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     tiling.add_argument("--tile", dest="tile", action="store_true", default=None,
                         help="always run overlapping tiles too (default: only for images too large for imgsz)")
     tiling.add_argument("--no-tile", dest="tile", action="store_false", help="never tile")
-    parser.add_argument("--tile-size", type=int, default=None,
+    parser.add_argument("--tile-size", type=cli.integer(32), default=None,
                         help="tile side in pixels when tiling (default: 2 x imgsz)")
-    parser.add_argument("--onnx", action="store_true", help="run the .onnx beside --weights with onnxruntime")
-    parser.add_argument("--export", choices=["onnx"], help="export --weights to ONNX (beside it) and exit")
+    engine = parser.add_mutually_exclusive_group()
+    engine.add_argument("--onnx", action="store_true", help="run the .onnx beside --weights with onnxruntime")
+    engine.add_argument("--int8", action="store_true",
+                        help="run the int8 model beside --weights (NAME.int8.onnx) with onnxruntime")
+    parser.add_argument("--export", choices=["onnx", "int8"],
+                        help="export --weights to ONNX, or to ONNX and its int8 quantization (beside it), and exit")
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="--export int8: the dataset whose train pages calibrate it (default: data.yaml)")
     parser.add_argument("--upright", action="store_true",
                         help="save annotated pages turned back upright (orientation-aware models)")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for inference")
-    parser.add_argument("--batch", type=int, default=8, help="images or tiles per model call (default: 8)")
+    parser.add_argument("--threads", type=cli.integer(1), default=None, help="CPU threads for inference")
+    parser.add_argument("--batch", type=cli.integer(1), default=8, help="images or tiles per model call (default: 8)")
+    parser.add_argument("--max-pixels", type=cli.integer(1), default=MAX_PIXELS,
+                        help=f"refuse images with more pixels, before decoding them (default: {MAX_PIXELS})")
     opt = parser.parse_args(argv)
     if not opt.source and not opt.export:
-        parser.error("give at least one SOURCE (or --export onnx)")
+        parser.error("give at least one SOURCE (or --export onnx / int8)")
     return opt
 
 
+@cli.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     opt = parse_opt(argv)
-    try:
-        if opt.export:
-            print(f"wrote {export_onnx(opt.weights, opt.imgsz)}")
-            return 0
-        report = run(opt.source, opt.weights, opt.imgsz, opt.conf, opt.iou, opt.device, opt.save_dir,
-                     opt.save_images, opt.save_json, opt.save_csv, opt.tile, opt.tile_size, opt.onnx, opt.threads,
-                     opt.batch, upright=opt.upright)
-    except (ModelError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    if opt.export:
+        model = (export_int8(opt.weights, opt.imgsz, opt.data) if opt.export == "int8"
+                 else export_onnx(opt.weights, opt.imgsz))
+        print(f"wrote {model}")
+        return 0
+    report = run(opt.source, opt.weights, opt.imgsz, opt.conf, opt.iou, opt.device, opt.save_dir,
+                 opt.save_images, opt.save_json, opt.save_csv, opt.tile, opt.tile_size, opt.onnx, opt.threads,
+                 opt.batch, upright=opt.upright, max_pixels=opt.max_pixels, int8=opt.int8)
     return 1 if report.failed else 0
 
 

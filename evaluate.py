@@ -5,6 +5,7 @@ Usage:
     python evaluate.py --weights runs/digits/weights/best.pt --data data/pages/data.yaml --imgsz 320
     python evaluate.py --weights weights/best.pt --data data.yaml --rotations 0,90,180,270 --name turned
     python evaluate.py --weights weights/best.pt --data data.yaml --engine onnx   # score the ONNX export
+    python evaluate.py --weights weights/best.pt --data data.yaml --engine onnx-int8   # its int8 quantization
 
 Writes results/<name>/ (an existing name gets a number appended, unless --exist-ok) and prints a table per digit:
     metrics.json          every number below, for each rotation, and their mean over rotations
@@ -44,10 +45,12 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from augment.rotate import ANGLES, rotate_image  # noqa: E402
+from digitdet import cli  # noqa: E402
 from digitdet.atomic import build_into  # noqa: E402
-from digitdet.detector import Detector, TorchBackend  # noqa: E402
-from digitdet.images import read_image  # noqa: E402
-from digitdet.labels import DatasetError, label_path, load_dataset, numbers_path, read_labels  # noqa: E402
+from digitdet.detector import Detector, TorchBackend, int8_path  # noqa: E402
+from digitdet.images import MAX_PIXELS, read_image  # noqa: E402
+from digitdet.labels import (DatasetError, label_path, load_dataset, numbers_path, read_labels,  # noqa: E402
+                             require_valid)
 from digitdet.metrics import (Boxes, DetectionEvaluator, Evaluation, finite, format_table,  # noqa: E402
                               numbers_read_exactly, write_plots)
 from digitdet.orientation import is_joint, turn_boxes  # noqa: E402
@@ -59,7 +62,7 @@ SUMMARY_COLUMNS = {"map50": "mAP50", "map50_95": "mAP50-95", "precision": "P", "
 MIN_TURN_DIGITS = 3  # pages with fewer digits are left out of the orientation score: too little to go on
 
 Predictor = Callable[[list[np.ndarray]], list[Boxes]]  # a batch of BGR images -> their boxes in pixels
-ENGINES = ("ultralytics", "detect", "onnx")
+ENGINES = ("ultralytics", "detect", "onnx", "onnx-int8")
 
 
 class UltralyticsPredictor:
@@ -101,7 +104,8 @@ class DetectorPredictor:
 
 def load_predictor(engine: str, weights: str | Path, imgsz: int | None, conf: float, iou: float, max_det: int,
                    device: str | None, batch: int) -> Predictor:
-    """ultralytics: YOLO.predict; detect: detect.py's Detector on the .pt; onnx: on the .onnx export beside it."""
+    """ultralytics: YOLO.predict; detect: detect.py's Detector on the .pt; onnx: on the .onnx export beside it;
+    onnx-int8: on the int8 model beside it (NAME.int8.onnx)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if engine == "ultralytics":
@@ -110,7 +114,8 @@ def load_predictor(engine: str, weights: str | Path, imgsz: int | None, conf: fl
             return predictor
         print(f"{weights}: an orientation-aware model (40 joint classes): scored with detect.py's Detector, which "
               f"finds each page's turn and reports digits 0-9", file=sys.stderr)
-    weights = Path(weights).with_suffix(".onnx") if engine == "onnx" else weights
+    weights = (Path(weights).with_suffix(".onnx") if engine == "onnx" else int8_path(weights) if engine == "onnx-int8"
+               else weights)
     return DetectorPredictor(weights, imgsz, conf, iou, max_det, device, batch)
 
 
@@ -138,9 +143,9 @@ def read_sidecar(image_path: Path, width: int, height: int, angle: int) -> list[
     return [(d, box.tolist()) for d, box in zip(digits, turn_boxes(boxes, angle, width, height))]
 
 
-def load_sample(image_path: Path, n_classes: int, angle: int) -> Sample:
+def load_sample(image_path: Path, n_classes: int, angle: int, max_pixels: int | None = MAX_PIXELS) -> Sample:
     """An image and its labels (and sidecar numbers), turned by `angle` degrees counter-clockwise."""
-    upright = read_image(image_path)
+    upright = read_image(image_path, max_pixels)
     height, width = upright.shape[:2]
     labels = read_labels(label_path(image_path), n_classes)
     boxes = np.array([[*label.points.min(axis=0), *label.points.max(axis=0)] for label in labels]).reshape(-1, 4)
@@ -166,13 +171,13 @@ def reading_score(pages: list[tuple[Boxes, list, tuple[int, int]]], confidence: 
 
 
 def evaluate(predict: Predictor, images: Sequence[Path], names: list[str], angle: int = 0, batch: int = 16,
-             max_det: int = 300, progress: bool = True) -> Evaluation:
+             max_det: int = 300, progress: bool = True, max_pixels: int | None = MAX_PIXELS) -> Evaluation:
     """Run `predict` over the images turned by `angle` and score its boxes against their labels."""
     evaluator = DetectionEvaluator(names, max_det)
     pages, turns = [], []
     with tqdm(total=len(images), desc=f"evaluating, turned {angle:3d}°", unit="img", disable=not progress) as bar:
         for start in range(0, len(images), batch):
-            samples = [load_sample(path, len(names), angle) for path in images[start:start + batch]]
+            samples = [load_sample(path, len(names), angle, max_pixels) for path in images[start:start + batch]]
             for sample, predictions in zip(samples, predict([s.image for s in samples]), strict=True):
                 evaluator.update(predictions, sample.truth)
                 if sample.numbers is not None:
@@ -211,7 +216,7 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
         imgsz: int | None = None, conf: float = 0.001, iou: float = 0.7, rotations: Sequence[int] = (0,),
         name: str = "exp", batch: int = 16, max_det: int = 300, device: str | None = None,
         engine: str = "ultralytics", project: str | Path = RESULTS, exist_ok: bool = False,
-        predictor: Predictor | None = None, verbose: bool = True) -> dict:
+        predictor: Predictor | None = None, verbose: bool = True, max_pixels: int | None = MAX_PIXELS) -> dict:
     """Evaluate a model on a split of a YOLO dataset; write results/<name>/ and return what metrics.json holds.
 
     Args:
@@ -227,11 +232,13 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
         max_det: the most detections per image.
         device: "cpu", "0", ...; None: ultralytics' choice (detect's Detector: the CPU).
         engine: what runs the model: "ultralytics" (YOLO.predict), "detect" (detect.py's Detector, exactly what
-            detect.py reports) or "onnx" (that Detector on the .onnx export beside `weights`).
+            detect.py reports), "onnx" (that Detector on the .onnx export beside `weights`) or "onnx-int8" (on the
+            int8 model beside it, NAME.int8.onnx: `detect.py --export int8`).
         project: the folder that holds results/<name> (default: results/ in the project).
         exist_ok: replace project/name instead of making name2, name3, ...
         predictor: where predictions come from instead of `weights` and `engine` (any Predictor).
         verbose: print the tables and a progress bar.
+        max_pixels: images with more pixels are refused before they are decoded (None: any size).
     Returns:
         the metrics.json content: settings, "rotations" (angle -> metrics), "mean" (over rotations), "save_dir".
     """
@@ -240,9 +247,12 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
     dataset = load_dataset(data)
     if split not in dataset.splits:
         raise DatasetError(f"{dataset.yaml_path}: no split '{split}' (it has {sorted(dataset.splits)})")
+    summary = require_valid(dataset, [split])[split]  # every bad image and label listed before the model runs
+    if not summary.boxes:
+        raise DatasetError(f"{dataset.yaml_path}: split '{split}' has {summary.images} images but not one labeled "
+                           f"box (no label files, or empty ones), so there is nothing to score; evaluate a labeled "
+                           f"split")
     images = dataset.images(split)
-    if not images:
-        raise DatasetError(f"{dataset.yaml_path}: split '{split}' has no images")
     engine = engine if predictor is None else None  # recorded: what made the predictions
     if predictor is None:
         if weights is None:
@@ -252,7 +262,7 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
         raise DatasetError(f"{dataset.yaml_path}: class names {dataset.names} differ from the model's "
                            f"{predictor.names}; evaluate on data labeled with the model's classes")
 
-    evaluations = {angle: evaluate(predictor, images, dataset.names, angle, batch, max_det, verbose)
+    evaluations = {angle: evaluate(predictor, images, dataset.names, angle, batch, max_det, verbose, max_pixels)
                    for angle in rotations}
     mean = mean_over_rotations(evaluations)
     report = {"weights": str(weights) if weights is not None else None, "data": str(dataset.yaml_path),
@@ -306,31 +316,31 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--data", type=Path, default=runtime.PROJECT_ROOT / "data.yaml",
                         help="dataset data.yaml (default: data.yaml)")
     parser.add_argument("--split", default="test", choices=("train", "val", "test"), help="split to evaluate")
-    parser.add_argument("--imgsz", type=int, default=None,
-                        help="inference size in pixels (default: the size the model was trained at)")
-    parser.add_argument("--conf", type=float, default=0.001, help="lowest confidence kept (default: 0.001)")
-    parser.add_argument("--iou", type=float, default=0.7, help="NMS IoU threshold (default: 0.7)")
+    parser.add_argument("--imgsz", type=cli.integer(32, multiple=32), default=None,
+                        help="inference size in pixels, a multiple of 32 (default: the size the model was trained at)")
+    parser.add_argument("--conf", type=cli.number(0, 1), default=0.001, help="lowest confidence kept (default: 0.001)")
+    parser.add_argument("--iou", type=cli.number(0, 1), default=0.7, help="NMS IoU threshold (default: 0.7)")
     parser.add_argument("--rotations", type=parse_angles, default=(0,),
                         help="quarter turns to evaluate at, e.g. 0,90,180,270 (default: 0)")
     parser.add_argument("--name", default="exp", help="results/<name>/ (default: exp)")
-    parser.add_argument("--batch", type=int, default=16, help="images per inference batch (default: 16)")
-    parser.add_argument("--max-det", type=int, default=300, help="most detections per image (default: 300)")
+    parser.add_argument("--batch", type=cli.integer(1), default=16, help="images per inference batch (default: 16)")
+    parser.add_argument("--max-det", type=cli.integer(1), default=300, help="most detections per image (default: 300)")
     parser.add_argument("--device", default=None, help="cpu, 0, ... (default: ultralytics' choice)")
     parser.add_argument("--engine", default="ultralytics", choices=ENGINES,
                         help="ultralytics: YOLO.predict (default); detect: detect.py's own pipeline, exactly what "
-                             "detect.py reports; onnx: detect.py's pipeline on the .onnx export beside --weights")
+                             "detect.py reports; onnx: detect.py's pipeline on the .onnx export beside --weights; "
+                             "onnx-int8: on the int8 model beside it (NAME.int8.onnx)")
     parser.add_argument("--project", type=Path, default=RESULTS, help="folder for results (default: results/)")
     parser.add_argument("--exist-ok", action="store_true", help="replace results/<name>/ if it exists")
+    parser.add_argument("--max-pixels", type=cli.integer(1), default=MAX_PIXELS,
+                        help=f"refuse images with more pixels, before decoding them (default: {MAX_PIXELS})")
     return parser.parse_args(argv)
 
 
+@cli.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     opt = parse_opt(argv)
-    try:
-        run(**vars(opt))
-    except (DatasetError, FileNotFoundError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    run(**vars(opt))
     return 0
 
 
