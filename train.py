@@ -8,6 +8,8 @@ Usage:
     python train.py --orientation                            # 40 joint classes (digit x quarter turn): detect.py
                                                              # then finds each page's orientation, 6 apart from 9
     python train.py --name digits --resume                   # continue the interrupted run runs/digits
+    python train.py --time 6 --epoch-images 2000             # six hours in epochs of 2000 images: validation
+                                                             # and last.pt every few minutes, for --resume
     python train.py --device 0,1,2,3 --batch 64              # four GPUs (ultralytics' DDP)
 
 What happens:
@@ -23,6 +25,9 @@ What happens:
   4. Ultralytics trains with its own progress bars and per-epoch lines; fliplr and flipud are always 0 because a
      mirrored digit is not a digit. Each run goes to runs/<name>/ (weights/best.pt, weights/last.pt, results.csv,
      PR/F1 curves, confusion matrices); an existing name gets a number appended (digits2, digits3, ...).
+     Its trainer (digitdet/trainer.py) trains in bf16 on a CPU with native bf16 (--precision), picks the fastest
+     thread count each epoch, validates on the first --val-images val images until best.pt's final validation,
+     and with --epoch-images makes epochs of N images drawn anew each epoch.
   5. --export copies best.pt to weights/best.pt with weights/best.json: where it came from and how well it did.
 
 Without --weights and without weights/yolov8n.pt the model is built from yolov8n.yaml and trains from scratch
@@ -32,6 +37,7 @@ Without --weights and without weights/yolov8n.pt the model is built from yolov8n
 from __future__ import annotations
 
 import argparse
+import functools
 import hashlib
 import json
 import os
@@ -39,7 +45,6 @@ import shlex
 import shutil
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import yaml
@@ -47,15 +52,21 @@ import yaml
 from digitdet import runtime
 
 runtime.setup()  # before ultralytics is imported: no network, project-local config and fonts
+# before torch loads OpenMP: waiting threads sleep instead of spinning. On a machine shared with other work, spinning
+# made 2 threads up to 3x slower than 1; sleeping, 0.85x to 1.7x as fast as 1 (digitdet/trainer.py picks the count)
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from ultralytics import YOLO  # noqa: E402
 from ultralytics.utils import LOGGER  # noqa: E402
 
 from augment import rotate as rotation  # noqa: E402
-from digitdet.atomic import build_into, replaced  # noqa: E402
+from digitdet import cli  # noqa: E402
+from digitdet.atomic import build_into, refuse_overlap, replaced  # noqa: E402
+from digitdet.detector import ModelError  # noqa: E402
 from digitdet.orientation import JOINT_NAMES, is_joint, joint_class  # noqa: E402
-from digitdet.labels import (DIGITS, DatasetError, Dataset, label_path, load_dataset, require_valid,  # noqa: E402
-                             write_data_yaml)
+from digitdet.labels import (DIGITS, DatasetError, Dataset, class_id, label_path, load_dataset,  # noqa: E402
+                             refuse_repeated_names, require_valid, write_data_yaml)
+from digitdet.trainer import PRECISIONS, VAL_IMAGES, Trainer  # noqa: E402
 
 ROOT = runtime.PROJECT_ROOT
 DEFAULT_DATA = ROOT / "data.yaml"
@@ -77,8 +88,7 @@ DIGIT_SAFE = {
 def digit_classes(names: list[str], yaml_path: Path, allow_other_classes: bool = False) -> tuple[list[str], dict]:
     """The class names to train with ('0'..'9', then any other classes) and the map source id -> training id."""
     names = [str(n).strip() for n in names]
-    if repeated := sorted(n for n, count in Counter(names).items() if count > 1):
-        raise DatasetError(f"{yaml_path}: class names {repeated} appear more than once in 'names'")
+    refuse_repeated_names(names, yaml_path)
     others = [n for n in names if n not in DIGITS]
     if others and not allow_other_classes:
         raise DatasetError(f"{yaml_path}: class names {others} are not digits ('0' to '9'); rename them in "
@@ -102,7 +112,7 @@ def relabel(paths, new_class) -> None:
     """Rewrite the class id of every label line in `paths` as new_class(old id) (boxes and polygons alike)."""
     for path in paths:
         lines = [line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip()]
-        path.write_text("".join(f"{new_class(int(cls))} {rest}\n" for cls, rest in lines))
+        path.write_text("".join(f"{new_class(class_id(cls))} {rest}\n" for cls, rest in lines))
 
 
 def turns_of_labels(root: Path) -> dict[Path, int]:
@@ -166,6 +176,7 @@ def prepare_data(data: str | Path, rotate: bool = True, allow_other_classes: boo
     names, mapping = digit_classes(dataset.names, dataset.yaml_path, allow_other_classes)
     renumber = any(old != new for old, new in mapping.items())
     out = DERIVED_DIR / f"{dataset.root.name}-{fingerprint(dataset, rotate, names, mapping, orientation)}"
+    refuse_overlap(out, dataset.sources(), dataset.read_folders())
     if (out / "data.yaml").exists():
         LOGGER.info(f"train.py: reusing {out} (source unchanged)")
         return out / "data.yaml"
@@ -195,12 +206,21 @@ def start_weights(weights: str | Path | None) -> str:
     return SCRATCH
 
 
+def load_model(weights: str) -> YOLO:
+    """ultralytics' model from a .pt (or .yaml); a file that is not a usable checkpoint is a ModelError naming it."""
+    try:
+        return YOLO(weights)
+    except Exception as error:  # torch and ultralytics raise many types (TypeError, RuntimeError) for a bad file
+        raise ModelError(f"{weights}: not a usable ultralytics checkpoint (empty, truncated or corrupted: "
+                         f"{type(error).__name__}); give another .pt file") from error
+
+
 def resume_model(run_dir: Path) -> YOLO:
     """The interrupted run's last.pt, refused when that run has finished (ultralytics would start anew)."""
     last = run_dir / "weights" / "last.pt"
     if not last.is_file():
         raise FileNotFoundError(f"{last}: no checkpoint to resume (check --name and --project)")
-    model = YOLO(str(last))
+    model = load_model(str(last))
     if model.ckpt.get("optimizer") is None:
         raise ValueError(f"{run_dir}: this run finished; start a new one (e.g. --weights {run_dir}/weights/best.pt)")
     return model
@@ -227,6 +247,7 @@ def provenance(model: YOLO, started: float, results) -> dict:
         "imgsz": args.imgsz,
         "batch": args.batch,
         "device": str(model.trainer.device),
+        "precision": model.trainer.precision,
         "names": list(model.names.values()),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": round(time.time() - started, 1),
@@ -256,6 +277,7 @@ def run(data: str | Path = DEFAULT_DATA, weights: str | Path | None = None, epoc
         batch: int = 16, workers: int = 8, device: str | None = None, freeze: int | None = None, rotate: bool = True,
         resume: bool = False, name: str = "digits", project: str | Path = ROOT / "runs",
         export: bool | str | Path = False, allow_other_classes: bool = False, orientation: bool | None = None,
+        precision: str = "auto", epoch_images: int | None = None, val_images: int | None = VAL_IMAGES,
         **overrides) -> Path:
     """Train (or fine-tune) yolov8n on a digit dataset and return the run folder.
 
@@ -275,21 +297,28 @@ def run(data: str | Path = DEFAULT_DATA, weights: str | Path | None = None, epoc
         allow_other_classes: keep non-digit classes (as 10, 11, ...) instead of refusing the dataset.
         orientation: train the 40 joint classes (digit x quarter turn) with which detect.py finds each page's
             orientation and tells 6 from 9; None: as the start weights (joint weights stay joint).
+        precision: "auto" (bf16 on a CPU with native bf16, else fp32; ultralytics' AMP on a GPU), "fp32" or "bf16".
+        epoch_images: train each epoch on the next N images of a seeded shuffle (short epochs: validation,
+            checkpoints and the --time schedule every few minutes); None: every image, every epoch.
+        val_images: validate on the first N val images during training (None: all); best.pt's final
+            validation uses them all.
         overrides: further ultralytics train arguments (e.g. lr0=0.002, patience=20, plots=False).
     """
     project, started = runtime.project_path(project), time.time()
-    if resume:
+    trainer = functools.partial(Trainer, precision=precision, epoch_images=epoch_images, val_images=val_images)
+    if resume:  # the run's own trainer options (its trainer.yaml) win over these
         model = resume_model(project / name)
-        results = model.train(resume=True, workers=workers, **({"device": device} if device is not None else {}))
+        results = model.train(trainer=trainer, resume=True, workers=workers,
+                              **({"device": device} if device is not None else {}))
     else:
-        model = YOLO(start_weights(weights))  # before the data, so a wrong path fails at once
+        model = load_model(start_weights(weights))  # before the data, so a wrong path fails at once
         if orientation is None:  # fine-tuning an orientation-aware model keeps it so
             orientation = is_joint(model.names.values())
         data_yaml = prepare_data(data, rotate, allow_other_classes, max(1, min(workers, os.cpu_count() or 1)),
                                  orientation)
-        results = model.train(**train_options(data_yaml, overrides, epochs=epochs, imgsz=imgsz, batch=batch,
-                                              workers=workers, device=device, freeze=freeze, project=str(project),
-                                              name=name))
+        options = train_options(data_yaml, overrides, epochs=epochs, imgsz=imgsz, batch=batch, workers=workers,
+                                device=device, freeze=freeze, project=str(project), name=name)
+        results = model.train(trainer=trainer, **options)
     run_dir = Path(model.trainer.save_dir)
     if export:
         export_weights(run_dir, SHIPPED if export is True else Path(export),
@@ -306,6 +335,13 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--time", type=float, help="train for this many hours instead of --epochs (schedule fitted)")
     parser.add_argument("--imgsz", type=int, default=640, help="training image size in pixels (default: %(default)s)")
     parser.add_argument("--batch", type=int, default=16, help="batch size; -1 fills the GPU (default: %(default)s)")
+    parser.add_argument("--precision", choices=PRECISIONS, default="auto",
+                        help="auto: bf16 on a CPU with avx512_bf16/amx_bf16, else fp32; ultralytics' AMP on a GPU")
+    parser.add_argument("--epoch-images", type=int, metavar="N",
+                        help="train each epoch on N images (a new random draw each epoch), so that validation, "
+                             "checkpoints and --time come every few minutes (default: all images)")
+    parser.add_argument("--val-images", type=int, default=VAL_IMAGES, metavar="N",
+                        help="validate on the first N val images during training; 0: all (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=8,
                         help="dataloader workers on a GPU; the CPU loads in-process (default: %(default)s)")
     parser.add_argument("--device", help="cpu, 0, or 0,1,2,3 (default: first GPU if any, else cpu)")
@@ -335,14 +371,11 @@ def key_value(text: str) -> tuple[str, object]:
     return key, yaml.safe_load(value)
 
 
+@cli.one_line_errors
 def main(argv: list[str] | None = None) -> int:
     opt = vars(parse_opt(argv))
     overrides = dict(opt.pop("overrides"))
-    try:
-        run_dir = run(**opt, **overrides)
-    except (DatasetError, FileNotFoundError, FileExistsError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
+    run_dir = run(**opt, **overrides)
     print(f"run folder: {run_dir}")
     return 0
 

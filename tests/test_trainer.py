@@ -1,0 +1,227 @@
+"""digitdet.trainer: CPU precision choice, bf16 training with fp32 checkpoints, fp32 as before, short epochs, resume."""
+
+import functools
+
+import pytest
+import torch
+from ultralytics import YOLO
+from ultralytics.cfg import get_cfg
+from ultralytics.data import build_yolo_dataset
+from ultralytics.data.utils import check_det_dataset
+from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.utils import NUM_THREADS
+from ultralytics.utils.callbacks import base as callbacks
+
+import train
+from digitdet import trainer as trainers
+from digitdet.trainer import EpochDraw, Trainer
+
+IMGSZ, BATCH = 64, 4
+SHIPPED = train.SHIPPED / "best.pt"
+
+
+class Stop(Exception):
+    """Raised from a callback to end a run early."""
+
+
+@pytest.fixture(autouse=True)
+def derived_dir(tmp_path, monkeypatch):
+    """Derived datasets go to the test's tmp folder, never into the project's .cache/."""
+    monkeypatch.setattr(train, "DERIVED_DIR", tmp_path / "derived")
+
+
+@pytest.fixture(autouse=True)
+def thread_count():
+    """The trainer sets torch's thread count; later tests get the one they started with."""
+    count = torch.get_num_threads()
+    yield
+    torch.set_num_threads(count)
+
+
+def fit(trainer, data, project, callbacks=(), **options):
+    """A tiny run from yolov8n.yaml: ultralytics' own train() with the given trainer class."""
+    model = YOLO("yolov8n.yaml")
+    for event, callback in callbacks:
+        model.add_callback(event, callback)
+    model.train(trainer=trainer, data=str(data), imgsz=IMGSZ, batch=BATCH, device="cpu", plots=False, fliplr=0.0,
+                project=str(project), exist_ok=True, **{"epochs": 1, "name": "run", **options})
+    return model
+
+
+def dtypes(value, key=""):
+    """{path: dtype} of every tensor in a checkpoint: the model's state dict, optimizer state, ..."""
+    if isinstance(value, torch.nn.Module):
+        value = value.state_dict()
+    if isinstance(value, torch.Tensor):
+        return {key: value.dtype}
+    items = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, (list, tuple)) else ()
+    return {path: dtype for k, v in items for path, dtype in dtypes(v, f"{key}/{k}").items()}
+
+
+# Precision
+
+
+@pytest.mark.parametrize("flags, expected", [("fpu avx2 avx512f avx512_vnni", "fp32"),
+                                             ("fpu avx2 avx512f avx512_bf16", "bf16"),
+                                             ("fpu amx_tile amx_bf16 amx_int8", "bf16")])
+def test_auto_precision_follows_the_cpu_flags(tmp_path, monkeypatch, tiny_pages, flags, expected):
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
+    monkeypatch.setattr(trainers, "CPUINFO", cpuinfo)
+    assert trainers.resolve_precision("auto", torch.device("cpu")) == expected
+    assert trainers.resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert trainers.resolve_precision("auto", torch.device("cuda", 0)) == "auto"  # ultralytics' AMP check decides
+    made = Trainer(overrides={"model": "yolov8n.yaml", "data": str(tiny_pages), "device": "cpu",
+                              "project": str(tmp_path / "runs")})
+    assert made.precision == expected
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(ValueError, match=r"precision 'fp16': expected one of \('auto', 'fp32', 'bf16'\)"):
+        trainers.resolve_precision("fp16", torch.device("cpu"))
+    with pytest.raises(SystemExit):
+        train.parse_opt(["--precision", "fp16"])
+
+
+def test_command_line_trainer_options():
+    opt = train.parse_opt([])
+    assert (opt.precision, opt.epoch_images, opt.val_images) == ("auto", None, trainers.VAL_IMAGES)
+    opt = train.parse_opt(["--precision", "bf16", "--epoch-images", "2000", "--val-images", "0"])
+    assert (opt.precision, opt.epoch_images, opt.val_images) == ("bf16", 2000, 0)
+
+
+def test_bf16_trains_in_bf16_keeps_fp32_state_and_saves_an_fp32_runs_checkpoint(tiny_pages, tmp_path):
+    seen = {}
+
+    def first_output(module, args, out):  # the first conv's output: what autocast made of the forward pass
+        seen.setdefault("forward", out.dtype)
+
+    def record_forward(trainer):
+        trainer.model.model[0].register_forward_hook(first_output)
+
+    def record_state(trainer):  # what is kept between steps, when the checkpoint is written
+        state = [*trainer.model.parameters(), *trainer.ema.ema.parameters(),
+                 *(v for s in trainer.optimizer.state.values() for v in s.values() if v.is_floating_point())]
+        seen["state"] = {v.dtype for v in state}
+        seen["fp32 loss"] = isinstance(trainer.model.criterion, trainers.Fp32Loss)
+
+    checkpoints = {}
+    for precision in ("bf16", "fp32"):
+        hooks = [("on_train_start", record_forward), ("on_model_save", record_state)] if precision == "bf16" else []
+        fit(functools.partial(Trainer, precision=precision, epoch_images=BATCH), tiny_pages, tmp_path, hooks,
+            name=precision)
+        checkpoints[precision] = tmp_path / precision / "weights"
+    assert seen == {"forward": torch.bfloat16, "state": {torch.float32}, "fp32 loss": True}
+    for name in ("last.pt", "best.pt"):
+        bf16, fp32 = (torch.load(checkpoints[p] / name, weights_only=False) for p in ("bf16", "fp32"))
+        assert bf16.keys() == fp32.keys() and dtypes(bf16) == dtypes(fp32)
+        assert torch.float16 in dtypes(bf16).values()  # ultralytics' own format: half weights
+    results = YOLO(str(checkpoints["bf16"] / "best.pt")).predict(str(tiny_pages.parent / "images" / "test"),
+                                                                  imgsz=IMGSZ, verbose=False)
+    assert len(results) == 4 and all(r.boxes is not None for r in results)
+
+
+def test_bf16_losses_are_computed_in_fp32(tiny_pages):
+    model = YOLO(str(SHIPPED)).model.float().train()  # a trained model: its boxes are near the truth
+    model.args = get_cfg()
+    data = check_det_dataset(str(tiny_pages))
+    pages = build_yolo_dataset(get_cfg(overrides={"imgsz": 320, "mosaic": 0.0, "fliplr": 0.0}), data["val"], 2, data)
+    batch = pages.collate_fn([pages[0], pages[1]])
+    batch["img"] = batch["img"].float() / 255
+
+    def loss(bf16, criterion):
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return [float(v) for v in criterion(model.predict(batch["img"]), batch)[1].values()]
+
+    fp32 = loss(False, model.init_criterion())
+    assert loss(True, trainers.Fp32Loss(model.init_criterion())) == pytest.approx(fp32, rel=0.005)
+    assert loss(True, model.init_criterion()) != pytest.approx(fp32, rel=0.005)  # why: bf16 box decoding
+
+
+def test_fp32_trains_as_the_plain_trainer(tiny_pages, tmp_path):
+    losses = {}
+
+    def record(name):
+        def callback(trainer):
+            losses.setdefault(name, []).append(trainer.loss.item())
+            if len(losses[name]) == 3:
+                raise Stop
+        return callback
+
+    for name, trainer in {"plain": DetectionTrainer,
+                          "fp32": functools.partial(Trainer, precision="fp32", threads=NUM_THREADS)}.items():
+        with pytest.raises(Stop):
+            fit(trainer, tiny_pages, tmp_path, [("on_train_batch_end", record(name))], name=name)
+    assert len(losses["plain"]) == 3 and losses["plain"][0] > 0
+    assert losses["fp32"] == pytest.approx(losses["plain"], rel=1e-5)
+
+
+def test_each_epoch_keeps_the_thread_count_its_trial_batches_found_fastest(monkeypatch):
+    monkeypatch.setattr(trainers, "cpu_count", lambda: 4)
+    threads = trainers.Threads()
+    assert threads.candidates == [4, 2, 1] and torch.get_num_threads() == 4
+    clock = iter([0.0, 10.0, 16.0, 19.0])  # first batch (untimed), then 10 s on 4, 6 s on 2, 3 s on 1
+    monkeypatch.setattr(trainers, "perf_counter", lambda: next(clock))
+    threads.epoch_start()
+    counts = []
+    for _ in range(5):
+        threads.batch_end()
+        counts.append(torch.get_num_threads())
+    assert counts == [4, 2, 1, 1, 1]  # each candidate in turn, then the fastest for the rest of the epoch
+    clock = iter([0.0, 2.0, 6.0, 12.0])  # later, with the machine quiet: every core is fastest
+    threads.epoch_start()
+    for _ in range(4):
+        threads.batch_end()
+    assert threads.count == 4 and torch.get_num_threads() == 4
+    fixed = trainers.Threads(fixed=3)
+    fixed.epoch_start()
+    fixed.batch_end()
+    assert fixed.candidates == [3] and torch.get_num_threads() == 3
+
+
+# Short epochs, validation subset, resume
+
+
+def test_epoch_draws_walk_through_seeded_shuffles():
+    draw = EpochDraw(size=10, images=4, seed=7)
+    draws = [list(draw) for _ in range(5)]
+    assert len(draw) == 4 and all(len(d) == 4 for d in draws) and draws[0] != draws[1]
+    walk = sum(draws, [])
+    assert sorted(walk[:10]) == list(range(10)) and sorted(walk[10:20]) == list(range(10))  # each once per pass
+    again = EpochDraw(size=10, images=4, seed=7)
+    again.draws = 3  # a resumed run at epoch 3 draws what the interrupted one would have
+    assert list(again) == draws[3]
+    assert list(EpochDraw(size=10, images=4, seed=8)) != draws[0]
+    assert len(EpochDraw(size=3, images=4, seed=0)) == 3
+
+
+def test_epoch_images_make_short_epochs_and_validation_uses_the_subset(tiny_pages, tmp_path):
+    batches, validated = [], []
+    callbacks = [("on_train_batch_end", lambda trainer: batches.append(trainer.epoch)),
+                 ("on_val_start", lambda validator: validated.append((len(validator.dataloader.dataset),
+                                                                      validator.dataloader.batch_size)))]
+    model = fit(functools.partial(Trainer, epoch_images=2 * BATCH, val_images=3), tiny_pages, tmp_path, callbacks,
+                epochs=2)
+    assert batches == [0, 0, 1, 1]  # 8 of the 12 train images per epoch, in batches of 4
+    # the subset after each epoch, then best.pt on the whole val split, one image per batch (ultralytics' NMS
+    # time limit would drop detections of larger batches on a CPU)
+    assert validated == [(3, 1), (3, 1), (4, 1)]
+    assert len((model.trainer.save_dir / "results.csv").read_text().splitlines()) == 1 + 2
+
+
+def test_resume_goes_on_with_the_runs_own_trainer_options(tiny_pages, tmp_path, monkeypatch):
+    def interrupt(trainer):
+        raise Stop
+
+    options = dict(data=tiny_pages, weights="yolov8n.yaml", epochs=2, imgsz=IMGSZ, batch=BATCH, workers=0,
+                   project=tmp_path / "runs", name="cut", rotate=False, plots=False, epoch_images=BATCH)
+    with monkeypatch.context() as patch:  # the run stops right after saving its first epoch
+        patch.setitem(callbacks.default_callbacks, "on_model_save", [interrupt])
+        with pytest.raises(Stop):
+            train.run(**options)
+    resumed = []
+    monkeypatch.setattr(Trainer, "final_eval", lambda trainer: resumed.append(
+        (trainer.start_epoch, trainer.epoch_images, trainer.draw.draws, len(trainer.train_loader))))
+    run_dir = train.run(resume=True, name="cut", project=tmp_path / "runs", workers=0, epoch_images=None)
+    assert resumed == [(1, BATCH, 2, 1)]  # epoch 2, drawn as the second draw, with the run's 4 images per epoch
+    assert len((run_dir / "results.csv").read_text().splitlines()) == 1 + 2
