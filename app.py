@@ -9,8 +9,8 @@ press 'Save page'. The page and its labels go into a YOLO dataset (default data/
 that train.py fine-tunes on directly:
     python train.py --data data/collected/data.yaml --weights weights/best.pt
 
-Detection and reading are detect.py's own (digitdet.detector.Detector, digitdet.reading.read_numbers,
-detect.annotate). The app serves on 127.0.0.1 only and reaches no network (digitdet.runtime.setup).
+Detection, reading and drawing are detect.py's own (digitdet.detector, digitdet.results, digitdet.draw). The app
+serves on 127.0.0.1 only and reaches no network (importing digitdet sets that up: digitdet.runtime).
 
 Usage:
     python app.py                                        # weights/best.pt, http://127.0.0.1:7860
@@ -28,16 +28,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from digitdet import runtime
+from digitdet import cli, collect, runtime  # digitdet first: no telemetry, update checks or downloads in gradio
+import gradio as gr
 
-runtime.setup()  # before gradio and ultralytics are imported: no telemetry, update checks or downloads
-
-import gradio as gr  # noqa: E402
-
-import detect  # noqa: E402
-from digitdet import cli, collect  # noqa: E402
-from digitdet.detector import DEFAULT_WEIGHTS, Detections, Detector, ModelError  # noqa: E402
-from digitdet.images import to_bgr  # noqa: E402
+from digitdet.detector import DEFAULT_WEIGHTS, Detections, Detector, ModelError
+from digitdet.draw import annotate_result
+from digitdet.images import to_bgr
+from digitdet.results import ImageResult, read_result, summary_line
 
 DEFAULT_COLLECT_DIR = runtime.PROJECT_ROOT / "data" / "collected"
 DEFAULT_PORT = 7860
@@ -52,7 +49,7 @@ class Page:
     (row k of the table is box order[k])."""
 
     image: np.ndarray
-    result: detect.ImageResult
+    result: ImageResult
     names: list[str]
     conf: float
 
@@ -74,7 +71,7 @@ class DigitApp:
         """Detect and read the digits of a BGR image, as detect.py does for a file."""
         detections = self.detector.detect([image], conf=conf)[0]
         names = self.detector.names
-        result = detect.read_result(Path(source), detections, names, image.shape[1], image.shape[0])
+        result = read_result(Path(source), detections, names, image.shape[1], image.shape[0])
         return Page(image, result, names, conf)
 
     # ---- event handlers: each returns (page, annotated image, numbers, table, message) ----
@@ -119,8 +116,7 @@ class DigitApp:
             corrected = corrected_detections(page, rows)
         except collect.CorrectionError as error:
             return gr.skip(), gr.skip(), f"**Cannot apply the corrections:** {error}"
-        result = detect.read_result(Path("corrected"), corrected, collect.DIGITS, page.result.width,
-                                    page.result.height)
+        result = read_result(Path("corrected"), corrected, collect.DIGITS, page.result.width, page.result.height)
         return annotated_rgb(page.image, result, collect.DIGITS), numbers_markdown(result), ""
 
     def save(self, page: Page | None, rows) -> str:
@@ -171,17 +167,17 @@ def show(page: Page):
     return page, annotated_rgb(page.image, result, page.names), numbers_markdown(result), table(page), message
 
 
-def annotated_rgb(image: np.ndarray, result: detect.ImageResult, names: list[str]) -> np.ndarray:
-    return detect.annotate(image, result.detections, names, result.numbers)[..., ::-1]
+def annotated_rgb(image: np.ndarray, result: ImageResult, names: list[str]) -> np.ndarray:
+    return annotate_result(image, result, names)[..., ::-1]
 
 
-def numbers_markdown(result: detect.ImageResult) -> str:
+def numbers_markdown(result: ImageResult) -> str:
     """detect.py's summary line, then the numbers line by line as they stand on the page."""
     lines: dict[int, list[str]] = {}
     for number in result.numbers:
         lines.setdefault(number.line, []).append(number.digits)
     body = "\n".join(" ".join(digits) for _, digits in sorted(lines.items()))
-    return f"{detect.summary_line(result)}\n\n```\n{body or '(no numbers)'}\n```"
+    return f"{summary_line(result)}\n\n```\n{body or '(no numbers)'}\n```"
 
 
 def table(page: Page) -> list[list]:

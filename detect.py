@@ -30,55 +30,23 @@ Usage:
 from __future__ import annotations
 
 import argparse
-import csv
 import glob
-import json
 import sys
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from digitdet import runtime
-
-runtime.setup()  # before ultralytics and onnxruntime are imported (by digitdet.detector, lazily)
-
-from augment.rotate import rotate_image  # noqa: E402
-from digitdet import cli  # noqa: E402
-from digitdet.atomic import refuse_overwriting, replaced  # noqa: E402
-from digitdet.detector import (DEFAULT_WEIGHTS, Detections, Detector, checkpoint_path, export_command,  # noqa: E402
-                               export_onnx, int8_path)
-from digitdet.images import MAX_PIXELS, ImageReadError, read_image  # noqa: E402
-from digitdet.labels import IMAGE_SUFFIXES  # noqa: E402
-from digitdet.orientation import turn_boxes  # noqa: E402
-from digitdet.quantize import DEFAULT_DATA, export_int8  # noqa: E402
-from digitdet.reading import Number, read_numbers  # noqa: E402
+from digitdet import cli, runtime
+from digitdet.atomic import refuse_overwriting
+from digitdet.detector import DEFAULT_WEIGHTS, Detector, checkpoint_path, export_command, export_onnx, int8_path
+from digitdet.draw import annotate_result
+from digitdet.images import MAX_PIXELS, ImageReadError, read_image
+from digitdet.labels import IMAGE_SUFFIXES
+from digitdet.quantize import DEFAULT_DATA, export_int8
+from digitdet.results import ImageResult, Report, read_result, summary_line, write_csv, write_json
 
 DEFAULT_SAVE_DIR = runtime.PROJECT_ROOT / "results" / "detect"
-CSV_FIELDS = ("image", "digit_index", "x1", "y1", "x2", "y2", "digit", "confidence", "top1", "p1", "top2", "p2",
-              "top3", "p3", "number_index", "number", "position_in_number")
-
-
-@dataclass
-class ImageResult:
-    """What was found in one image."""
-
-    path: Path
-    width: int
-    height: int
-    detections: Detections
-    numbers: list[Number]
-    annotated: Path | None = None
-
-
-@dataclass
-class Report:
-    """A run's results, the images that failed (path, reason) and where outputs went."""
-
-    results: list[ImageResult] = field(default_factory=list)
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    save_dir: Path | None = None
 
 
 def expand_sources(sources: list[str | Path]) -> tuple[list[Path], list[tuple[Path, str]]]:
@@ -111,117 +79,6 @@ def output_names(paths: list[Path]) -> dict[Path, str]:
         taken.add(name.lower())
         names[path] = name
     return names
-
-
-def annotate(image: np.ndarray, detections: Detections, names: list[str], numbers: list[Number] = ()) -> np.ndarray:
-    """A copy with each digit's box and a 'digit .confidence' label, legible on any background: lines have a halo
-    of the opposite brightness and label text is black or white against its label's colour. Labels are sized to
-    the digits, and alternate above and below along each number, so that neighbours' labels do not collide."""
-    from ultralytics.utils.plotting import colors
-
-    out = image.copy()
-    thickness = max(1, round(max(image.shape[:2]) / 800))
-    widths = detections.boxes[:, 2] - detections.boxes[:, 0]
-    probe = cv2.getTextSize("0 .00", cv2.FONT_HERSHEY_SIMPLEX, 1.0, 2)[0][0]
-    scale = float(np.clip(1.9 * np.median(widths) / probe, 0.35, 2.0)) if len(widths) else 0.5
-    below = {i for number in numbers for position, i in enumerate(number.members) if position % 2}
-    order = np.argsort(detections.confidences, kind="stable")  # the most confident drawn last, on top
-    styles = {}
-    for i in order:
-        color = colors(int(detections.classes[i]), bgr=True)
-        light = 0.299 * color[2] + 0.587 * color[1] + 0.114 * color[0] > 140
-        styles[i] = color, (0, 0, 0) if light else (255, 255, 255)
-        x1, y1, x2, y2 = (int(round(v)) for v in detections.boxes[i])
-        cv2.rectangle(out, (x1, y1), (x2, y2), styles[i][1], thickness + 2, cv2.LINE_AA)
-        cv2.rectangle(out, (x1, y1), (x2, y2), styles[i][0], thickness, cv2.LINE_AA)
-    for i in order:  # labels after all boxes, so that no box line crosses a label
-        text = f"{names[detections.classes[i]]} " + f"{detections.confidences[i]:.2f}".removeprefix("0")
-        draw_label(out, text, detections.boxes[i], i in below, scale, *styles[i])
-    return out
-
-
-def draw_label(image: np.ndarray, text: str, box: np.ndarray, below: bool, scale: float, color, ink) -> None:
-    """A filled label above the box (or below it, or wherever it fits inside the image)."""
-    weight = max(1, round(scale * 1.6))
-    (w, h), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, weight)
-    height, width = image.shape[:2]
-    x1, y1, _, y2 = (int(round(v)) for v in box)
-    above_top, below_top = y1 - h - base - 3, y2 + 2
-    top = below_top if (below and below_top + h + base + 2 <= height) or above_top < 0 else above_top
-    left = min(max(x1, 0), max(width - w - 2, 0))
-    cv2.rectangle(image, (left, top), (left + w + 2, top + h + base + 2), color, -1)
-    cv2.rectangle(image, (left, top), (left + w + 2, top + h + base + 2), ink, 1)
-    cv2.putText(image, text, (left + 1, top + h + 1), cv2.FONT_HERSHEY_SIMPLEX, scale, ink, weight, cv2.LINE_AA)
-
-
-def summary_line(result: ImageResult) -> str:
-    """'page.jpg: 12 digits, 3 numbers: 4821 07 15 (41 ms)'."""
-    n, m = len(result.detections), len(result.numbers)
-    text = f"{result.path.name}: {n} digit{'s' * (n != 1)}, {m} number{'s' * (m != 1)}"
-    if result.numbers:
-        text += ": " + " ".join(number.digits for number in result.numbers)
-    tiles = result.detections.windows - 1
-    timing = f"{result.detections.seconds * 1000:.0f} ms" + (f", {tiles} tiles" if tiles else "")
-    turned = f"page turned {result.detections.turn}°, " if result.detections.turn else ""
-    return f"{text} ({turned}{timing})"
-
-
-def to_record(result: ImageResult, names: list[str]) -> dict:
-    """One image's JSON record: digits with boxes in original pixels, top-3 scores, and numbers read."""
-    d = result.detections
-    digits = [{"box": [round(float(v), 2) for v in d.boxes[i]], "digit": names[d.classes[i]],
-               "confidence": round(float(d.confidences[i]), 4),
-               "top3": [{"digit": names[c], "p": round(float(p), 4)}
-                        for c, p in zip(d.top_classes[i], d.top_scores[i])]}
-              for i in range(len(d))]
-    numbers = [{"digits": n.digits, "box": [round(v, 2) for v in n.box], "confidence": round(n.confidence, 4),
-                "line": n.line, "members": n.members} for n in result.numbers]
-    return {"image": str(result.path), "width": result.width, "height": result.height,
-            "annotated": str(result.annotated) if result.annotated else None,
-            "ms": round(d.seconds * 1000, 1), "tiles": d.windows - 1, **orientation_record(d), "digits": digits,
-            "numbers": numbers}
-
-
-def orientation_record(detections: Detections) -> dict:
-    """The page's turn for an orientation-aware model (nothing for a plain one)."""
-    if detections.turn_confidence is None:
-        return {}
-    return {"turn": detections.turn, "turn_confidence": round(detections.turn_confidence, 4)}
-
-
-def csv_rows(result: ImageResult, names: list[str]):
-    """One row per digit, with the number it belongs to and its position in it."""
-    d = result.detections
-    where = {i: (k, number, pos) for k, number in enumerate(result.numbers) for pos, i in enumerate(number.members)}
-    for i in range(len(d)):
-        k, number, pos = where[i]
-        top = [v for c, p in zip(d.top_classes[i], d.top_scores[i]) for v in (names[c], round(float(p), 4))]
-        top += [""] * (6 - len(top))
-        yield [str(result.path), i, *(round(float(v), 2) for v in d.boxes[i]), names[d.classes[i]],
-               round(float(d.confidences[i]), 4), *top, k, number.digits, pos]
-
-
-def write_atomic(path: Path, write) -> None:
-    """Write a text file through `write(f)`, never leaving it half-written."""
-    with replaced(path) as temporary, open(temporary, "w", newline="") as f:
-        write(f)
-
-
-def write_json(path: Path, report: Report, names: list[str]) -> None:
-    records = [to_record(r, names) for r in report.results]
-    records += [{"image": str(p), "error": reason} for p, reason in report.failed]
-    body = ",\n".join(json.dumps(record) for record in records)  # one image per line: greppable, diffable
-    write_atomic(path, lambda f: f.write(f'{{"names": {json.dumps(names)},\n"images": [\n{body}\n]}}\n'))
-
-
-def write_csv(path: Path, report: Report, names: list[str]) -> None:
-    def write(f):
-        writer = csv.writer(f)
-        writer.writerow(CSV_FIELDS)
-        for result in report.results:
-            writer.writerows(csv_rows(result, names))
-
-    write_atomic(path, write)
 
 
 def resolve_save_dir(save_dir: str | Path | None) -> Path:
@@ -295,13 +152,6 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
     return report
 
 
-def read_result(path: Path, detections: Detections, names: list[str], width: int, height: int) -> ImageResult:
-    """One width x height image's detections with the numbers they read, as on the upright page."""
-    numbers = read_numbers(detections.boxes, detections.classes, detections.confidences, names, detections.turn,
-                           (width, height))
-    return ImageResult(path, width, height, detections, numbers)
-
-
 def load_detector(weights: str | Path, imgsz: int | None, conf: float, iou: float, device: str,
                   threads: int | None, batch: int, onnx: bool, int8: bool = False) -> Detector:
     """The model, loaded once for the whole run; with `onnx` (`int8`), the .onnx (.int8.onnx) export beside
@@ -331,12 +181,7 @@ def read_images(paths: list[Path], report: Report, verbose: bool,
 def save_annotated(result: ImageResult, image: np.ndarray, path: Path, names: list[str], report: Report,
                    upright: bool = False) -> None:
     """Write the annotated image; `upright`: turned back upright when the model found the page turned."""
-    detections, back = result.detections, (360 - result.detections.turn) % 360
-    if upright and back:
-        detections = replace(detections, boxes=turn_boxes(detections.boxes, back, result.width, result.height)
-                             .astype(np.float32))
-        image = rotate_image(image, back)
-    if cv2.imwrite(str(path), annotate(image, detections, names, result.numbers)):
+    if cv2.imwrite(str(path), annotate_result(image, result, names, upright)):
         result.annotated = path
     else:
         report.failed.append((result.path, f"could not write {path}"))

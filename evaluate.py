@@ -3,16 +3,16 @@
 Usage:
     python evaluate.py --weights weights/best.pt --data data.yaml --split test
     python evaluate.py --weights runs/digits/weights/best.pt --data data/pages/data.yaml --imgsz 320
-    python evaluate.py --weights weights/best.pt --data data.yaml --rotations 0,90,180,270 --name turned
+    python evaluate.py --weights weights/best.pt --data data.yaml --turns 0,90,180,270 --name turned
     python evaluate.py --weights weights/best.pt --data data.yaml --engine onnx   # score the ONNX export
     python evaluate.py --weights weights/best.pt --data data.yaml --engine onnx-int8   # its int8 quantization
 
 Writes results/<name>/ (an existing name gets a number appended, unless --exist-ok) and prints a table per digit:
-    metrics.json          every number below, for each rotation, and their mean over rotations
+    metrics.json          every number below, for each turn (under "rotations"), and their mean over turns
     PR_curve.png          precision against recall at IoU 0.5: one curve per digit, and all (their mean)
     F1_curve.png          F1 against the confidence threshold: one curve per digit, and all
     confusion_matrix.png  counts and normalized: 10 digits + background, at the best-F1 confidence
-    (for rotations other than 0 the PNG names end in _rot090, _rot180, _rot270)
+    (for turns other than 0 the PNG names end in _rot090, _rot180, _rot270)
 
 How it counts:
   - mAP50, mAP75, mAP50-95, average recall and the by-size numbers are COCO's, computed by torchmetrics'
@@ -22,7 +22,7 @@ How it counts:
     prediction counts in the background row, a missed box in the background column.
   - Reading, for pages with the page builder's numbers/ sidecars: the share of numbers read exactly (same digit
     string, box at the same place: IoU >= 0.5) by digitdet.reading, as detect.py reads them, at that threshold.
-  - --rotations turns every image and its boxes (in memory, with augment.rotate) counter-clockwise by each angle.
+  - --turns turns every image and its boxes (in memory, with digitdet.turns) counter-clockwise by each turn.
   - 6<->9: of the true 6s and 9s found (matched at IoU >= 0.5, at that threshold), the share taken for the other.
   - Orientation-aware models (train.py --orientation) are scored through detect.py's Detector, which finds each
     page's turn and gives digits 0-9; "turn" is the share of pages with 3+ digits whose turn it found.
@@ -37,38 +37,33 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from digitdet import runtime
+import numpy as np
+from tqdm import tqdm
 
-runtime.setup()  # before ultralytics, torchmetrics and matplotlib are imported: no network, project-local caches
-
-import numpy as np  # noqa: E402
-from tqdm import tqdm  # noqa: E402
-
-from augment.rotate import ANGLES, rotate_image  # noqa: E402
-from digitdet import cli  # noqa: E402
-from digitdet.atomic import build_into  # noqa: E402
-from digitdet.detector import Detector, TorchBackend, int8_path  # noqa: E402
-from digitdet.images import MAX_PIXELS, read_image  # noqa: E402
-from digitdet.labels import (DatasetError, label_path, load_dataset, numbers_path, read_labels,  # noqa: E402
-                             require_valid)
-from digitdet.metrics import (Boxes, DetectionEvaluator, Evaluation, finite, format_table,  # noqa: E402
-                              numbers_read_exactly, write_plots)
-from digitdet.orientation import is_joint, turn_boxes  # noqa: E402
-from digitdet.reading import read_numbers  # noqa: E402
+from digitdet import cli, runtime
+from digitdet.atomic import build_into
+from digitdet.detector import Detections, Detector, TorchBackend, int8_path
+from digitdet.images import MAX_PIXELS, read_image
+from digitdet.labels import DatasetError, label_path, load_dataset, numbers_path, read_labels, require_valid
+from digitdet.metrics import (DetectionEvaluator, Evaluation, Truth, format_table, json_safe, numbers_read_exactly,
+                              write_plots)
+from digitdet.orientation import is_joint
+from digitdet.reading import read_numbers
+from digitdet.turns import TURNS, check_turns, turn_boxes, turn_image
 
 RESULTS = runtime.PROJECT_ROOT / "results"
 SUMMARY_COLUMNS = {"map50": "mAP50", "map50_95": "mAP50-95", "precision": "P", "recall": "R", "f1": "F1",
                    "six_nine_confusion": "6<->9", "reading_accuracy": "read", "orientation_accuracy": "turn"}
 MIN_TURN_DIGITS = 3  # pages with fewer digits are left out of the orientation score: too little to go on
 
-Predictor = Callable[[list[np.ndarray]], list[Boxes]]  # a batch of BGR images -> their boxes in pixels
+Predictor = Callable[[list[np.ndarray]], list[Detections]]  # a batch of BGR images -> their digits, in pixels
 ENGINES = ("ultralytics", "detect", "onnx", "onnx-int8")
 
 
 class UltralyticsPredictor:
-    """Boxes from ultralytics' own predict() for a batch of BGR images.
+    """Detections from ultralytics' own predict() for a batch of BGR images (its best class for each box).
 
-    Any callable from a list of images to a list of Boxes can stand in for it (DetectorPredictor, a test's oracle);
+    Any callable from a list of images to a list of Detections can stand in for it (DetectorPredictor, a test's oracle);
     one with a `names` list has them checked against the dataset's.
     """
 
@@ -82,9 +77,9 @@ class UltralyticsPredictor:
         self.options = {"imgsz": self.imgsz, "conf": conf, "iou": iou, "max_det": max_det, "device": device,
                         "verbose": False}
 
-    def __call__(self, images: list[np.ndarray]) -> list[Boxes]:
+    def __call__(self, images: list[np.ndarray]) -> list[Detections]:
         results = self.model.predict(images, batch=len(images), stream=True, **self.options)
-        return [Boxes(r.boxes.xyxy.cpu().numpy(), r.boxes.cls.cpu().numpy(), r.boxes.conf.cpu().numpy())
+        return [Detections.top1(r.boxes.xyxy.cpu().numpy(), r.boxes.cls.cpu().numpy(), r.boxes.conf.cpu().numpy())
                 for r in results]
 
 
@@ -92,14 +87,12 @@ class DetectorPredictor:
     """detect.py's Detector as a Predictor, so that what is scored is exactly what detect.py reports: its own
     letterbox and NMS, tiles for images too large for the model, and onnxruntime for an .onnx file."""
 
-    def __init__(self, weights: str | Path, imgsz: int | None = None, conf: float = 0.001, iou: float = 0.7,
-                 max_det: int = 300, device: str | None = None, batch: int = 16):
-        self.detector = Detector(weights, imgsz, conf, iou, device or "cpu", batch=batch, max_det=max_det)
-        self.names, self.imgsz = self.detector.names, self.detector.imgsz
+    def __init__(self, detector: Detector):
+        self.detector = detector
+        self.names, self.imgsz = detector.names, detector.imgsz
 
-    def __call__(self, images: list[np.ndarray]) -> list[Boxes]:
-        return [Boxes(d.boxes, d.classes, d.confidences, d.turn if d.turn_confidence is not None else None)
-                for d in self.detector.detect(images)]
+    def __call__(self, images: list[np.ndarray]) -> list[Detections]:
+        return self.detector.detect(images)
 
 
 def load_predictor(engine: str, weights: str | Path, imgsz: int | None, conf: float, iou: float, max_det: int,
@@ -116,19 +109,19 @@ def load_predictor(engine: str, weights: str | Path, imgsz: int | None, conf: fl
               f"finds each page's turn and reports digits 0-9", file=sys.stderr)
     weights = (Path(weights).with_suffix(".onnx") if engine == "onnx" else int8_path(weights) if engine == "onnx-int8"
                else weights)
-    return DetectorPredictor(weights, imgsz, conf, iou, max_det, device, batch)
+    return DetectorPredictor(Detector(weights, imgsz, conf, iou, device or "cpu", batch=batch, max_det=max_det))
 
 
 @dataclass
 class Sample:
-    """An image turned by some angle, with its truth boxes and (from a sidecar) numbers, in the turned pixels."""
+    """An image at some quarter turn, with its truth boxes and (from a sidecar) numbers, in the turned pixels."""
 
     image: np.ndarray
-    truth: Boxes
+    truth: Truth
     numbers: list[tuple[str, list[float]]] | None
 
 
-def read_sidecar(image_path: Path, width: int, height: int, angle: int) -> list[tuple[str, list[float]]] | None:
+def read_sidecar(image_path: Path, width: int, height: int, turn: int) -> list[tuple[str, list[float]]] | None:
     """The page builder's numbers for an image, turned like it, or None when it has no sidecar."""
     path = numbers_path(image_path)
     if not path.exists():
@@ -140,66 +133,68 @@ def read_sidecar(image_path: Path, width: int, height: int, angle: int) -> list[
     except (ValueError, KeyError, TypeError) as error:
         raise DatasetError(f"{path}: not a numbers sidecar ({{'numbers': [{{'digits', 'box'}}, ...]}}): {error}") \
             from error
-    return [(d, box.tolist()) for d, box in zip(digits, turn_boxes(boxes, angle, width, height))]
+    return [(d, box.tolist()) for d, box in zip(digits, turn_boxes(boxes, turn, width, height))]
 
 
-def load_sample(image_path: Path, n_classes: int, angle: int, max_pixels: int | None = MAX_PIXELS) -> Sample:
-    """An image and its labels (and sidecar numbers), turned by `angle` degrees counter-clockwise."""
+def load_sample(image_path: Path, n_classes: int, turn: int, max_pixels: int | None = MAX_PIXELS) -> Sample:
+    """An image and its labels (and sidecar numbers), turned by `turn` degrees counter-clockwise."""
     upright = read_image(image_path, max_pixels)
     height, width = upright.shape[:2]
     labels = read_labels(label_path(image_path), n_classes)
     boxes = np.array([[*label.points.min(axis=0), *label.points.max(axis=0)] for label in labels]).reshape(-1, 4)
-    truth = Boxes(turn_boxes(boxes * [width, height, width, height], angle, width, height),
+    truth = Truth(turn_boxes(boxes * [width, height, width, height], turn, width, height),
                   [label.cls for label in labels])
-    return Sample(rotate_image(upright, angle), truth, read_sidecar(image_path, width, height, angle))
+    return Sample(turn_image(upright, turn), truth, read_sidecar(image_path, width, height, turn))
 
 
-def reading_score(pages: list[tuple[Boxes, list, tuple[int, int]]], confidence: float, names: list[str]) -> dict | None:
+def reading_score(pages: list[tuple[Detections, list, tuple[int, int]]], confidence: float,
+                  names: list[str]) -> dict | None:
     """The share of sidecar numbers read exactly from the predictions kept at `confidence`; None without sidecars.
     Each page is (predictions, sidecar numbers, (width, height)); a page whose turn was found is read upright."""
     if not pages:
         return None
     read_exactly = total = 0
     for predictions, numbers, size in pages:
-        kept = predictions.above(confidence)
-        read = [(n.digits, n.box) for n in read_numbers(kept.xyxy, kept.classes, kept.scores, names, kept.turn or 0,
-                                                        size)]
+        kept = predictions.confidences >= confidence
+        read = [(n.digits, n.box) for n in read_numbers(predictions.boxes[kept], predictions.classes[kept],
+                                                        predictions.confidences[kept], names, predictions.turn, size)]
         read_exactly += numbers_read_exactly(read, numbers)
         total += len(numbers)
     return {"pages": len(pages), "numbers": total, "read_exactly": read_exactly,
             "accuracy": read_exactly / total if total else float("nan"), "confidence": confidence}
 
 
-def evaluate(predict: Predictor, images: Sequence[Path], names: list[str], angle: int = 0, batch: int = 16,
+def evaluate(predict: Predictor, images: Sequence[Path], names: list[str], turn: int = 0, batch: int = 16,
              max_det: int = 300, progress: bool = True, max_pixels: int | None = MAX_PIXELS) -> Evaluation:
-    """Run `predict` over the images turned by `angle` and score its boxes against their labels."""
+    """Run `predict` over the images turned by `turn` and score its boxes against their labels."""
     evaluator = DetectionEvaluator(names, max_det)
-    pages, turns = [], []
-    with tqdm(total=len(images), desc=f"evaluating, turned {angle:3d}°", unit="img", disable=not progress) as bar:
+    pages, turns_found = [], []
+    with tqdm(total=len(images), desc=f"evaluating, turned {turn:3d}°", unit="img", disable=not progress) as bar:
         for start in range(0, len(images), batch):
-            samples = [load_sample(path, len(names), angle, max_pixels) for path in images[start:start + batch]]
+            samples = [load_sample(path, len(names), turn, max_pixels) for path in images[start:start + batch]]
             for sample, predictions in zip(samples, predict([s.image for s in samples]), strict=True):
                 evaluator.update(predictions, sample.truth)
                 if sample.numbers is not None:
                     pages.append((predictions, sample.numbers, (sample.image.shape[1], sample.image.shape[0])))
-                if predictions.turn is not None and len(sample.truth) >= MIN_TURN_DIGITS:
-                    turns.append(predictions.turn == angle)
+                if predictions.turn_confidence is not None and len(sample.truth) >= MIN_TURN_DIGITS:  # found a turn
+                    turns_found.append(predictions.turn == turn)
             bar.update(len(samples))
     evaluation = evaluator.compute()
     evaluation.reading = reading_score(pages, evaluation.confidence, names)
-    if turns:
-        evaluation.orientation = {"pages": len(turns), "right": int(sum(turns)), "accuracy": float(np.mean(turns))}
+    if turns_found:
+        evaluation.orientation = {"pages": len(turns_found), "right": int(sum(turns_found)),
+                                  "accuracy": float(np.mean(turns_found))}
     return evaluation
 
 
-def mean_over_rotations(evaluations: dict[int, Evaluation]) -> dict[str, float]:
+def mean_over_turns(evaluations: dict[int, Evaluation]) -> dict[str, float]:
     summaries = [e.summary() for e in evaluations.values()]
     return {key: float(np.mean([s[key] for s in summaries])) for key in summaries[0]}
 
 
-def format_rotations(evaluations: dict[int, Evaluation], mean: dict[str, float]) -> str:
+def format_turns(evaluations: dict[int, Evaluation], mean: dict[str, float]) -> str:
     columns = [key for key in SUMMARY_COLUMNS if key in mean]
-    rows = [f"{'rotation':>10} " + " ".join(f"{SUMMARY_COLUMNS[key]:>8}" for key in columns)]
+    rows = [f"{'turn':>10} " + " ".join(f"{SUMMARY_COLUMNS[key]:>8}" for key in columns)]
     for label, summary in [(f"{a}°", e.summary()) for a, e in evaluations.items()] + [("mean", mean)]:
         rows.append(f"{label:>10} " + " ".join(f"{summary[key]:8.3f}" for key in columns))
     return "\n".join(rows)
@@ -213,7 +208,7 @@ def output_folder(project: Path, name: str, exist_ok: bool) -> Path:
 
 
 def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_ROOT / "data.yaml", split: str = "test",
-        imgsz: int | None = None, conf: float = 0.001, iou: float = 0.7, rotations: Sequence[int] = (0,),
+        imgsz: int | None = None, conf: float = 0.001, iou: float = 0.7, turns: Sequence[int] = (0,),
         name: str = "exp", batch: int = 16, max_det: int = 300, device: str | None = None,
         engine: str = "ultralytics", project: str | Path = RESULTS, exist_ok: bool = False,
         predictor: Predictor | None = None, verbose: bool = True, max_pixels: int | None = MAX_PIXELS) -> dict:
@@ -226,7 +221,7 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
         imgsz: inference size in pixels; None: the size the model was trained at.
         conf: the lowest confidence kept: low (0.001), so that the PR curve reaches as far as it can.
         iou: the NMS IoU threshold.
-        rotations: quarter turns (degrees counter-clockwise, from 0, 90, 180, 270) to evaluate the split at.
+        turns: quarter turns (degrees counter-clockwise, from 0, 90, 180, 270) to evaluate the split at.
         name: results go to project/name (a number is appended when it exists, unless exist_ok).
         batch: images per inference batch.
         max_det: the most detections per image.
@@ -240,10 +235,9 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
         verbose: print the tables and a progress bar.
         max_pixels: images with more pixels are refused before they are decoded (None: any size).
     Returns:
-        the metrics.json content: settings, "rotations" (angle -> metrics), "mean" (over rotations), "save_dir".
+        the metrics.json content: settings, "rotations" (turn -> metrics), "mean" (over turns), "save_dir".
     """
-    if bad := [a for a in rotations if a not in ANGLES]:
-        raise ValueError(f"rotations must be among {ANGLES}, got {bad}")
+    check_turns(turns)
     dataset = load_dataset(data)
     if split not in dataset.splits:
         raise DatasetError(f"{dataset.yaml_path}: no split '{split}' (it has {sorted(dataset.splits)})")
@@ -262,17 +256,17 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
         raise DatasetError(f"{dataset.yaml_path}: class names {dataset.names} differ from the model's "
                            f"{predictor.names}; evaluate on data labeled with the model's classes")
 
-    evaluations = {angle: evaluate(predictor, images, dataset.names, angle, batch, max_det, verbose, max_pixels)
-                   for angle in rotations}
-    mean = mean_over_rotations(evaluations)
+    evaluations = {turn: evaluate(predictor, images, dataset.names, turn, batch, max_det, verbose, max_pixels)
+                   for turn in turns}
+    mean = mean_over_turns(evaluations)
     report = {"weights": str(weights) if weights is not None else None, "data": str(dataset.yaml_path),
               "split": split, "engine": engine,
               "imgsz": getattr(predictor, "imgsz", imgsz), "conf": conf, "iou": iou, "max_det": max_det,
-              "rotations": {str(a): e.to_json() for a, e in evaluations.items()}, "mean": finite(mean)}
+              "rotations": {str(t): e.to_json() for t, e in evaluations.items()}, "mean": json_safe(mean)}
     folder = output_folder(runtime.project_path(project), name, exist_ok)
     with build_into(folder, overwrite=exist_ok) as building:
-        for angle, evaluation in evaluations.items():
-            write_plots(evaluation, building, f"_rot{angle:03d}" if angle else "")
+        for turn, evaluation in evaluations.items():
+            write_plots(evaluation, building, f"_rot{turn:03d}" if turn else "")
         (building / "metrics.json").write_text(json.dumps(report, indent=2) + "\n")
     report["save_dir"] = str(folder)
     if verbose:
@@ -281,8 +275,8 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
 
 
 def print_report(evaluations: dict[int, Evaluation], mean: dict[str, float], folder: Path) -> None:
-    for angle, e in evaluations.items():
-        print(f"\nturned {angle}°: {e.images} images, {int(e.counts.sum())} boxes; "
+    for turn, e in evaluations.items():
+        print(f"\nturned {turn}°: {e.images} images, {int(e.counts.sum())} boxes; "
               f"P, R, F1 at confidence >= {e.confidence:.3f}")
         print(format_table(e))
         if e.reading:
@@ -295,18 +289,18 @@ def print_report(evaluations: dict[int, Evaluation], mean: dict[str, float], fol
         if (six_nine := e.six_nine_confusion()) is not None:
             print(f"6 and 9 taken for each other: {six_nine:.2%} of the true 6s and 9s found")
     if len(evaluations) > 1:
-        print("\n" + format_rotations(evaluations, mean))
+        print("\n" + format_turns(evaluations, mean))
     print(f"\nresults in {folder}")
 
 
-def parse_angles(text: str) -> tuple[int, ...]:
+def parse_turns(text: str) -> tuple[int, ...]:
     try:
-        angles = tuple(int(a) for a in text.split(",") if a.strip())
+        turns = tuple(int(t) for t in text.split(",") if t.strip())
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected angles like 0,90,180,270, got {text!r}") from None
-    if not angles or any(a not in ANGLES for a in angles):
-        raise argparse.ArgumentTypeError(f"angles must be among {','.join(map(str, ANGLES))}, got {text!r}")
-    return angles
+        raise argparse.ArgumentTypeError(f"expected turns like 0,90,180,270, got {text!r}") from None
+    if not turns or any(t not in TURNS for t in turns):
+        raise argparse.ArgumentTypeError(f"turns must be among {','.join(map(str, TURNS))}, got {text!r}")
+    return turns
 
 
 def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
@@ -320,7 +314,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                         help="inference size in pixels, a multiple of 32 (default: the size the model was trained at)")
     parser.add_argument("--conf", type=cli.number(0, 1), default=0.001, help="lowest confidence kept (default: 0.001)")
     parser.add_argument("--iou", type=cli.number(0, 1), default=0.7, help="NMS IoU threshold (default: 0.7)")
-    parser.add_argument("--rotations", type=parse_angles, default=(0,),
+    parser.add_argument("--turns", "--rotations", type=parse_turns, default=(0,),
                         help="quarter turns to evaluate at, e.g. 0,90,180,270 (default: 0)")
     parser.add_argument("--name", default="exp", help="results/<name>/ (default: exp)")
     parser.add_argument("--batch", type=cli.integer(1), default=16, help="images per inference batch (default: 16)")

@@ -17,7 +17,8 @@ What happens:
   2. Classes are matched to digits by name ('0'..'9', in any order, list or dict); when the export's order is not
      0..9 its labels are rewritten in a derived copy so that class i is digit i. A class that is not a digit is an
      error, unless --allow-other-classes keeps it as class 10, 11, ...
-  3. The train split is expanded into 0/90/180/270-degree copies (augment.rotate); --no-rotate skips this.
+  3. The train split is expanded into 0/90/180/270-degree copies (digitdet.datasets, augment.rotate); --no-turns
+     skips this.
      Derived copies live in .cache/datasets/, keyed on a fingerprint of the source files (paths, sizes, times),
      and are reused until the source changes. Delete that folder at any time to reclaim the space.
      With --orientation each turned copy's boxes get the joint class of their digit at that turn (digit + 10 x
@@ -36,11 +37,16 @@ Without --weights and without weights/yolov8n.pt the model is built from yolov8n
 
 from __future__ import annotations
 
+import os
+
+# Before anything loads torch's OpenMP: waiting threads sleep instead of spinning. On a machine shared with other work,
+# spinning made 2 threads up to 3x slower than 1; sleeping, 0.85x to 1.7x as fast as 1 (digitdet/trainer.py picks
+# the count). This is why the imports below come after a statement (E402 is off for this file in pyproject.toml).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import functools
-import hashlib
 import json
-import os
 import shlex
 import shutil
 import sys
@@ -49,32 +55,20 @@ from pathlib import Path
 
 import yaml
 
-from digitdet import runtime
-
-runtime.setup()  # before ultralytics is imported: no network, project-local config and fonts
-# before torch loads OpenMP: waiting threads sleep instead of spinning. On a machine shared with other work, spinning
-# made 2 threads up to 3x slower than 1; sleeping, 0.85x to 1.7x as fast as 1 (digitdet/trainer.py picks the count)
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-from ultralytics import YOLO  # noqa: E402
-from ultralytics.utils import LOGGER  # noqa: E402
-
-from augment import rotate as rotation  # noqa: E402
-from digitdet import cli  # noqa: E402
-from digitdet.atomic import build_into, refuse_overlap, replaced  # noqa: E402
-from digitdet.detector import ModelError  # noqa: E402
-from digitdet.orientation import JOINT_NAMES, is_joint, joint_class  # noqa: E402
-from digitdet.labels import (DIGITS, DatasetError, Dataset, class_id, label_path, load_dataset,  # noqa: E402
-                             refuse_repeated_names, require_valid, write_data_yaml)
-from digitdet.trainer import PRECISIONS, VAL_IMAGES, Trainer  # noqa: E402
+from digitdet import cli, runtime  # digitdet first: it sets ultralytics up offline
+from digitdet.atomic import replaced
+from digitdet.datasets import prepare_data
+from digitdet.detector import ModelError
+from digitdet.orientation import is_joint
+from digitdet.trainer import PRECISIONS, VAL_IMAGES, Trainer
+from ultralytics import YOLO
+from ultralytics.utils import LOGGER
 
 ROOT = runtime.PROJECT_ROOT
 DEFAULT_DATA = ROOT / "data.yaml"
 PRETRAINED = ROOT / "weights" / "yolov8n.pt"  # COCO-pretrained yolov8n, placed by hand (no downloads here)
 SCRATCH = "yolov8n.yaml"  # the architecture ultralytics builds when there are no weights to start from
 SHIPPED = ROOT / "weights"  # where --export puts best.pt and best.json
-DERIVED_DIR = runtime.CACHE_DIR / "datasets"  # rotated / relabeled copies of source datasets
-DERIVATION_VERSION = 1  # bump when the derived layout changes, so old copies are not reused
 
 # Training hyperparameters that differ from ultralytics' defaults (ultralytics/cfg/default.yaml), and why.
 # Everything else is ultralytics' default on purpose. In particular degrees stays 0: orientation variety comes from
@@ -83,110 +77,6 @@ DIGIT_SAFE = {
     "fliplr": 0.0,  # default 0.5: a mirrored 2, 3, 4, 5, 6, 7 or 9 is not a digit, and teaches wrong shapes
     "flipud": 0.0,  # already the default; pinned, as mirrored digits must never be trained on whatever the default
 }
-
-
-def digit_classes(names: list[str], yaml_path: Path, allow_other_classes: bool = False) -> tuple[list[str], dict]:
-    """The class names to train with ('0'..'9', then any other classes) and the map source id -> training id."""
-    names = [str(n).strip() for n in names]
-    refuse_repeated_names(names, yaml_path)
-    others = [n for n in names if n not in DIGITS]
-    if others and not allow_other_classes:
-        raise DatasetError(f"{yaml_path}: class names {others} are not digits ('0' to '9'); rename them in "
-                           f"'names', or pass --allow-other-classes to train them as classes 10, 11, ...")
-    trained = DIGITS + others
-    return trained, {i: trained.index(n) for i, n in enumerate(names)}
-
-
-def fingerprint(dataset: Dataset, *settings) -> str:
-    """A short hash of the data.yaml, every image and label file (path, size, mtime) and the derivation settings."""
-    digest = hashlib.sha256(repr((DERIVATION_VERSION, settings)).encode() + dataset.yaml_path.read_bytes())
-    for split in sorted(dataset.splits):
-        for image in dataset.images(split):
-            for path in (image, label_path(image)):
-                stat = path.stat() if path.exists() else None
-                digest.update(f"{split}|{path}|{stat and stat.st_size}|{stat and stat.st_mtime_ns}\n".encode())
-    return digest.hexdigest()[:16]
-
-
-def relabel(paths, new_class) -> None:
-    """Rewrite the class id of every label line in `paths` as new_class(old id) (boxes and polygons alike)."""
-    for path in paths:
-        lines = [line.split(maxsplit=1) for line in path.read_text().splitlines() if line.strip()]
-        path.write_text("".join(f"{new_class(class_id(cls))} {rest}\n" for cls, rest in lines))
-
-
-def turns_of_labels(root: Path) -> dict[Path, int]:
-    """The quarter turn of each written label file, from the rotation augmenter's manifest.csv."""
-    rows = rotation.read_manifest(root / "manifest.csv")
-    return {label_path(root / row["output_image"]): row["angle"] for row in rows}
-
-
-def write_copy(dataset: Dataset, building: Path, out: Path, names: list[str], mapping: dict, rotate: bool,
-               orientation: bool, workers: int) -> None:
-    """A copy in ultralytics' layout: train turned 4 ways (or copied as is), val/test copied, classes renumbered;
-    with `orientation`, the turned copies' classes are joint classes (digit x turn, digitdet.orientation)."""
-    angles = rotation.ANGLES if rotate else (0,)
-    rotation.run(dataset.yaml_path, building, splits=("train",), angles=angles, workers=workers, overwrite=True)
-    if orientation:  # one pass: each box gets the joint class of its digit at its copy's turn
-        names, turns = JOINT_NAMES, turns_of_labels(building)
-        for path in (building / "labels").rglob("*.txt"):
-            relabel([path], lambda cls, turn=turns[path]: joint_class(mapping[cls], turn))
-    else:
-        relabel((building / "labels").rglob("*.txt"), mapping.__getitem__)
-    splits = {split: f"images/{split}" for split in dataset.splits}
-    write_data_yaml(building / "data.yaml", out, names, splits, source=str(dataset.yaml_path), rotated=rotate)
-
-
-def write_links(dataset: Dataset, building: Path, out: Path, names: list[str]) -> None:
-    """The source's images and label files in ultralytics' layout, as hard links (copies across file systems).
-
-    No rotation and no renumbering is needed, so nothing is rewritten; but ultralytics writes a label cache beside
-    the labels it reads, and that must land here, never in the user's dataset.
-    """
-    require_valid(dataset)
-    for split in dataset.splits:
-        images = dataset.images(split)
-        rotation.refuse_name_clashes(split, images)
-        for image in images:
-            link_or_copy(image, building / "images" / split / image.name)
-            if label_path(image).exists():
-                link_or_copy(label_path(image), building / "labels" / split / label_path(image).name)
-    splits = {split: f"images/{split}" for split in dataset.splits}
-    write_data_yaml(building / "data.yaml", out, names, splits, source=str(dataset.yaml_path), rotated=False)
-
-
-def link_or_copy(source: Path, target: Path) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.link(source, target)
-    except OSError:  # another file system, or links not allowed there
-        shutil.copyfile(source, target)
-
-
-def prepare_data(data: str | Path, rotate: bool = True, allow_other_classes: bool = False, workers: int = 1,
-                 orientation: bool = False) -> Path:
-    """Validate a dataset and return the data.yaml to train on: absolute paths, classes '0'..'9' (+ others), or
-    with `orientation` the 40 joint classes (the train split turned 4 ways, each box labelled with its turn)."""
-    dataset = load_dataset(data)
-    if "val" not in dataset.splits:
-        raise DatasetError(f"{dataset.yaml_path}: no 'val' split; training measures the model on it every epoch")
-    if orientation and (allow_other_classes or not rotate):
-        raise ValueError("orientation-aware training needs the rotated copies and digit classes only "
-                         "(it cannot be combined with --no-rotate or --allow-other-classes)")
-    names, mapping = digit_classes(dataset.names, dataset.yaml_path, allow_other_classes)
-    renumber = any(old != new for old, new in mapping.items())
-    out = DERIVED_DIR / f"{dataset.root.name}-{fingerprint(dataset, rotate, names, mapping, orientation)}"
-    refuse_overlap(out, dataset.sources(), dataset.read_folders())
-    if (out / "data.yaml").exists():
-        LOGGER.info(f"train.py: reusing {out} (source unchanged)")
-        return out / "data.yaml"
-    with build_into(out) as building:
-        if rotate or renumber:
-            write_copy(dataset, building, out, names, mapping, rotate, orientation, workers)
-        else:
-            write_links(dataset, building, out, names)
-    LOGGER.info(f"train.py: training data in {out}" + (" (train split turned 0/90/180/270)" if rotate else ""))
-    return out / "data.yaml"
 
 
 def start_weights(weights: str | Path | None) -> str:
@@ -346,7 +236,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                         help="dataloader workers on a GPU; the CPU loads in-process (default: %(default)s)")
     parser.add_argument("--device", help="cpu, 0, or 0,1,2,3 (default: first GPU if any, else cpu)")
     parser.add_argument("--freeze", type=int, help="freeze the first N layers (10: the backbone)")
-    parser.add_argument("--no-rotate", dest="rotate", action="store_false",
+    parser.add_argument("--no-turns", "--no-rotate", dest="rotate", action="store_false",
                         help="train on the split as it is, without 0/90/180/270-degree copies")
     parser.add_argument("--resume", action="store_true", help="continue the interrupted run runs/<name>")
     parser.add_argument("--name", default="digits", help="run name: runs/<name>/ (default: %(default)s)")

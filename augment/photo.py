@@ -15,8 +15,6 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from digitdet import runtime
-
 
 @contextmanager
 def missing(*modules: str):
@@ -30,13 +28,12 @@ def missing(*modules: str):
             sys.modules.pop(name, None)
 
 
-runtime.setup()  # before albumentations, whose import otherwise asks PyPI for a newer version
 # Two optional parts of albumentations that pages never use, which it imports only if they are installed: its PyTorch
 # adapters (under suppress(ImportError)) and huggingface_hub for Compose's hub methods (under except ImportError).
 # Without them a page worker starts in about 1 s instead of 5 s (torch), and 0.15 s sooner again (huggingface_hub).
 with missing("albumentations.pytorch", "huggingface_hub"):
-    import albumentations as A  # noqa: E402
-    from albumentations.augmentations.pixel import functional as pixel_functions  # noqa: E402
+    import albumentations as A
+    from albumentations.augmentations.pixel import functional as pixel_functions
 
 ROTATION = 3.0  # degrees either way; a page photographed by hand, not a rotated page (augment.rotate does that)
 PERSPECTIVE = (0.005, 0.02)  # albumentations' corner displacement scale, a fraction of the page side

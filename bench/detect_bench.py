@@ -42,20 +42,17 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from digitdet import runtime  # noqa: E402
+import digitdet  # noqa: F401 - first: it sets ultralytics and torchmetrics up offline
+import numpy as np
+import torch
+from torchmetrics.detection import MeanAveragePrecision
 
-runtime.setup()
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torchmetrics.detection import MeanAveragePrecision  # noqa: E402
-from torchvision.ops import box_iou  # noqa: E402
-
-from digitdet.detector import DEFAULT_WEIGHTS, Detector, OnnxBackend, export_onnx  # noqa: E402
-from digitdet.images import read_image  # noqa: E402
-from digitdet.labels import label_path, load_dataset, read_labels  # noqa: E402
-from digitdet.orientation import N_DIGITS, is_joint  # noqa: E402
-from digitdet.quantize import CALIBRATION_PAGES, quantize  # noqa: E402
+from digitdet.boxes import from_yolo, iou
+from digitdet.detector import DEFAULT_WEIGHTS, Detector, OnnxBackend, export_onnx
+from digitdet.images import read_image
+from digitdet.labels import label_path, load_dataset, read_labels
+from digitdet.orientation import N_DIGITS, is_joint
+from digitdet.quantize import CALIBRATION_PAGES, quantize
 
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 SECOND_SIZE = 640  # ultralytics' default, beside the model's trained size
@@ -90,10 +87,9 @@ def load_pages(data_yaml: Path, split: str, limit: int) -> tuple[list[np.ndarray
         image = read_image(path)
         height, width = image.shape[:2]
         labels = read_labels(label_path(path), len(dataset.names))
-        boxes = [[(cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height]
-                 for cx, cy, w, h in (label.box for label in labels)]
+        boxes = from_yolo([label.box for label in labels], width, height)
         images.append(image)
-        truths.append({"boxes": torch.tensor(boxes, dtype=torch.float32).reshape(-1, 4),
+        truths.append({"boxes": torch.tensor(boxes, dtype=torch.float32),
                        "labels": torch.tensor([label.cls for label in labels], dtype=torch.int64)})
     return images, truths
 
@@ -134,9 +130,9 @@ def reproduced(predictions: list[dict], reference: list[dict], min_iou: float = 
     for mine, theirs in zip(predictions, reference):
         total += len(theirs["boxes"])
         if len(theirs["boxes"]) and len(mine["boxes"]):
-            ious = box_iou(theirs["boxes"], mine["boxes"])
-            ious[theirs["labels"][:, None] != mine["labels"][None, :]] = 0
-            hits += int((ious.max(1).values >= min_iou).sum())
+            ious = iou(theirs["boxes"].numpy(), mine["boxes"].numpy())
+            ious[theirs["labels"].numpy()[:, None] != mine["labels"].numpy()[None, :]] = 0
+            hits += int((ious.max(1) >= min_iou).sum())
     return hits / total if total else 1.0
 
 
@@ -240,7 +236,7 @@ def profile_int8(int8: Path, side: int, threads: int, images: list[np.ndarray], 
              f"({len(first_run)} nodes run); profile {trace}",
              f"  {'operator':24s} {'ms':>6s} {'share':>6s}"]
     lines += [f"  {op:24s} {ms:6.2f} {ms / kernels:6.1%}" for op, ms in by_op.most_common()]
-    lines.append(f"  slowest nodes:")
+    lines.append("  slowest nodes:")
     lines += [f"  {op:24s} {ms:6.2f} {name}" for (op, name), ms in by_node.most_common(TOP_NODES)]
     return "\n".join(lines)
 

@@ -20,8 +20,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from augment import pages  # noqa: E402
-from augment.pages import build, fonts  # noqa: E402
+from augment import pages
+from augment.pages import build, fonts
 
 DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 

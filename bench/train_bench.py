@@ -36,20 +36,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from digitdet import runtime  # noqa: E402
-
-runtime.setup()
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as train.py sets it, before torch loads OpenMP
 
-import torch  # noqa: E402
-from ultralytics import YOLO  # noqa: E402
-from ultralytics.cfg import get_cfg  # noqa: E402
-from ultralytics.data import build_yolo_dataset  # noqa: E402
-from ultralytics.data.utils import check_det_dataset  # noqa: E402
-from ultralytics.models.yolo.detect import DetectionTrainer  # noqa: E402
-from ultralytics.nn.tasks import DetectionModel  # noqa: E402
+import digitdet  # noqa: F401 - first: it sets ultralytics up offline
+import torch
+from ultralytics import YOLO
+from ultralytics.cfg import get_cfg
+from ultralytics.data import build_yolo_dataset
+from ultralytics.data.utils import check_det_dataset
+from ultralytics.models.yolo.detect import DetectionTrainer
+from ultralytics.nn.tasks import DetectionModel
 
-from digitdet.trainer import BF16_FLAGS, Fp32Loss, Trainer, cpu_count, cpu_flags, thread_counts  # noqa: E402
+from digitdet.trainer import BF16_FLAGS, Fp32Loss, Trainer, cpu_count, cpu_flags, thread_counts
 
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 SAFE = {"fliplr": 0.0, "flipud": 0.0}  # as train.py: mirrored digits are never trained on
@@ -247,7 +245,7 @@ def profile(data_yaml: Path, imgsz: int, batch: int, images: int, project: Path)
             cells.append(f"{seconds:.1f}" + (f" ({seconds / times['all batches']:.0%})" if part in PARTS or
                                              part == "other" else ""))
         print(f"| {part} | " + " | ".join(cells) + " |")
-    print(f"| images/s over the batches | " + " | ".join(f"{images / t['all batches']:.2f}"
+    print("| images/s over the batches | " + " | ".join(f"{images / t['all batches']:.2f}"
                                                       for t in columns.values()) + " |")
 
 

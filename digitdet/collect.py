@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 
 from digitdet.atomic import replaced
+from digitdet.boxes import as_boxes, to_yolo
 from digitdet.images import MAX_PIXELS, ImageReadError, ImageTooLargeError, read_header, read_image
 from digitdet.labels import DIGITS, IMAGE_SUFFIXES, Label, write_data_yaml, write_labels
 
@@ -125,14 +126,10 @@ class SavedPage:
 
 def page_labels(boxes: np.ndarray, classes: list[int], width: int, height: int) -> list[Label]:
     """YOLO labels (normalized centre and size) of pixel boxes x1, y1, x2, y2 in an image of width x height."""
-    labels = []
-    for (x1, y1, x2, y2), cls in zip(np.asarray(boxes, dtype=np.float64).reshape(-1, 4), classes):
-        x1, x2 = np.clip([x1, x2], 0, width)
-        y1, y2 = np.clip([y1, y2], 0, height)
-        if x2 > x1 and y2 > y1:
-            labels.append(Label.from_box(int(cls), (x1 + x2) / 2 / width, (y1 + y2) / 2 / height,
-                                         (x2 - x1) / width, (y2 - y1) / height))
-    return labels
+    boxes = np.clip(as_boxes(boxes), 0, [width, height, width, height])
+    inside = (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+    return [Label.from_box(int(cls), *box) for cls, box, keep in zip(classes, to_yolo(boxes, width, height), inside)
+            if keep]
 
 
 def new_page_name() -> str:

@@ -39,7 +39,7 @@ def test_figures(metrics_json: Path) -> dict[str, float]:
     metrics = json.loads(metrics_json.read_text())
     upright, turns = metrics["rotations"]["0"], metrics.get("mean")
     if turns is None:
-        raise ValueError(f"{metrics_json}: no mean over turns; run evaluate.py with --rotations 0,90,180,270")
+        raise ValueError(f"{metrics_json}: no mean over turns; run evaluate.py with --turns 0,90,180,270")
     return {"test_map50": upright["map50"], "test_map50_turns": turns["map50"], "test_map50_95": upright["map50_95"],
             "read_exactly": upright["reading_accuracy"], "turn_right": turns["orientation_accuracy"]}
 
@@ -61,7 +61,7 @@ def add_row(hours: float, images: int, val_map50: float, metrics_json: Path, rec
 
 def draw(path: Path = CURVE_CSV) -> Path:
     """curve.png beside the CSV: val and test mAP50 against cumulative training hours, each point dated."""
-    import matplotlib.pyplot as plt  # late: runtime.setup() picks the backend
+    import matplotlib.pyplot as plt  # pyplot only where a plot is drawn
 
     rows = read_rows(path)
     if not rows:

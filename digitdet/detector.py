@@ -31,6 +31,7 @@ import torch
 import torchvision
 
 from digitdet import orientation
+from digitdet.boxes import overlap_of_smaller
 from digitdet.labels import DIGITS
 from digitdet.runtime import PROJECT_ROOT
 
@@ -68,6 +69,16 @@ class Detections:
 
     def __len__(self) -> int:
         return len(self.boxes)
+
+    @classmethod
+    def top1(cls, boxes, classes, confidences, turn: int = 0, turn_confidence: float | None = None) -> Detections:
+        """Detections known by their best class only (another predictor's output, a test's stand-in), in float64
+        as given: boxes (N, 4) x1, y1, x2, y2 in pixels."""
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        classes = np.asarray(classes).reshape(-1).astype(np.int64)
+        confidences = np.asarray(confidences, np.float64).reshape(-1)
+        return cls(boxes, confidences, classes, classes[:, None], confidences[:, None], turn=turn,
+                   turn_confidence=turn_confidence)
 
 
 @dataclass(frozen=True)
@@ -183,16 +194,10 @@ def merge(boxes: np.ndarray, scores: np.ndarray, from_windows: list[Window], wid
             keep[i] = not ((left and x1 <= window.x0 + margin) or (top and y1 <= window.y0 + margin)
                            or (right and x2 >= window.x1 - margin) or (bottom and y2 >= window.y1 - margin))
     order = [i for i in np.argsort(-scores, kind="stable") if keep[i]]
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
     chosen: list[int] = []
     for i in order:
-        if chosen:
-            others = boxes[chosen]
-            w = np.minimum(others[:, 2], boxes[i, 2]) - np.maximum(others[:, 0], boxes[i, 0])
-            h = np.minimum(others[:, 3], boxes[i, 3]) - np.maximum(others[:, 1], boxes[i, 1])
-            inter = np.clip(w, 0, None) * np.clip(h, 0, None)
-            if (inter / np.maximum(np.minimum(areas[chosen], areas[i]), 1e-9) > MERGE_IOS).any():
-                continue
+        if chosen and (overlap_of_smaller(boxes[i], boxes[chosen]) > MERGE_IOS).any():
+            continue
         chosen.append(i)
     return np.array(chosen, dtype=np.int64)
 

@@ -24,6 +24,7 @@ import numpy as np
 import yaml
 
 from digitdet import cli
+from digitdet.boxes import xywh_to_xyxy, xyxy_to_xywh
 from digitdet.images import check_image, read_header
 
 IMAGE_SUFFIXES = {".bmp", ".jpeg", ".jpg", ".png", ".tif", ".tiff", ".webp"}
@@ -50,15 +51,14 @@ class Label:
     points: np.ndarray
 
     @classmethod
-    def from_box(cls, class_id: int, cx: float, cy: float, w: float, h: float) -> "Label":
-        x1, y1, x2, y2 = cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2
+    def from_box(cls, class_id: int, cx: float, cy: float, w: float, h: float) -> Label:
+        x1, y1, x2, y2 = xywh_to_xyxy([cx, cy, w, h])[0]
         return cls(class_id, np.array([[x1, y1], [x2, y1], [x2, y2], [x1, y2]], dtype=np.float64))
 
     @property
     def box(self) -> tuple[float, float, float, float]:
         """The bounding box (cx, cy, w, h) of the points, normalized."""
-        (x1, y1), (x2, y2) = self.points.min(axis=0), self.points.max(axis=0)
-        return float((x1 + x2) / 2), float((y1 + y2) / 2), float(x2 - x1), float(y2 - y1)
+        return tuple(xyxy_to_xywh([*self.points.min(axis=0), *self.points.max(axis=0)])[0].tolist())
 
     def line(self) -> str:
         """The YOLO box line."""

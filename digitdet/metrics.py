@@ -10,8 +10,9 @@ torchmetrics' MulticlassConfusionMatrix counts the confusion matrix. What torchm
   - the detection confusion matrix over the classes plus background, at that confidence,
   - the share of numbers read exactly, the table, the PNG plots and the JSON of evaluate.py.
 
-Conventions: boxes are pixels (x1, y1, x2, y2); class means are over the classes that have truth boxes (as COCO
-and ultralytics); the confusion matrix has true classes as rows and predicted classes as columns, background last.
+Predictions are the detector's Detections, truth is Truth (labelled boxes). Conventions: boxes are pixels (x1, y1,
+x2, y2); class means are over the classes that have truth boxes (as COCO and ultralytics); the confusion matrix has
+true classes as rows and predicted classes as columns, background last.
 """
 
 from __future__ import annotations
@@ -21,15 +22,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from digitdet import runtime
+import numpy as np
+import torch
+from torchmetrics.classification import MulticlassConfusionMatrix
+from torchmetrics.detection import MeanAveragePrecision
 
-runtime.setup()  # torchmetrics imports matplotlib, whose cache and backend runtime sets
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-from torchmetrics.classification import MulticlassConfusionMatrix  # noqa: E402
-from torchmetrics.detection import MeanAveragePrecision  # noqa: E402
-from torchvision.ops import box_iou  # noqa: E402
+from digitdet.boxes import as_boxes, iou
+from digitdet.detector import Detections
 
 IOU_THRESHOLD = 0.5  # for the F1 curve, the confusion matrix and reading positions
 CONFIDENCE_GRID = np.linspace(0.0, 1.0, 1001)  # where F1 curves are drawn; the best confidence is found exactly
@@ -39,41 +38,29 @@ AREAS = {"all": 0, "small": 1, "medium": 2, "large": 3}  # COCO's area ranges: <
 
 
 @dataclass
-class Boxes:
-    """The boxes of one image: xyxy (N, 4) in pixels, classes (N,), and scores (N,) for predictions (None: truth)."""
+class Truth:
+    """One image's labelled boxes: boxes (N, 4) x1, y1, x2, y2 in pixels, and their classes (N,)."""
 
-    xyxy: np.ndarray
+    boxes: np.ndarray
     classes: np.ndarray
-    scores: np.ndarray | None = None
-    turn: int | None = None  # the page's quarter turn as an orientation-aware predictor found it; None: not told
 
     def __post_init__(self):
-        self.xyxy = np.asarray(self.xyxy, dtype=np.float64).reshape(-1, 4)
+        self.boxes = as_boxes(self.boxes)
         self.classes = np.asarray(self.classes).reshape(-1).astype(np.int64)
-        if self.scores is not None:
-            self.scores = np.asarray(self.scores, dtype=np.float64).reshape(-1)
-        if len(self.classes) != len(self.xyxy) or (self.scores is not None and len(self.scores) != len(self.xyxy)):
-            raise ValueError(f"{len(self.xyxy)} boxes but {len(self.classes)} classes"
-                             + ("" if self.scores is None else f" and {len(self.scores)} scores"))
+        if len(self.classes) != len(self.boxes):
+            raise ValueError(f"{len(self.boxes)} boxes but {len(self.classes)} classes")
 
     def __len__(self) -> int:
-        return len(self.xyxy)
-
-    def above(self, confidence: float) -> Boxes:
-        keep = self.scores >= confidence
-        return Boxes(self.xyxy[keep], self.classes[keep], self.scores[keep], self.turn)
-
-    def for_torchmetrics(self) -> dict[str, torch.Tensor]:
-        item = {"boxes": torch.from_numpy(self.xyxy).float(), "labels": torch.from_numpy(self.classes)}
-        if self.scores is not None:
-            item["scores"] = torch.from_numpy(self.scores).float()
-        return item
+        return len(self.boxes)
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every box in a (N, 4) with every box in b (M, 4), as (N, M)."""
-    return box_iou(torch.as_tensor(a, dtype=torch.float64).reshape(-1, 4),
-                   torch.as_tensor(b, dtype=torch.float64).reshape(-1, 4)).numpy()
+def torchmetrics_item(boxes, classes, confidences=None) -> dict[str, torch.Tensor]:
+    """One image's boxes as torchmetrics' MeanAveragePrecision takes them (with scores: predictions)."""
+    item = {"boxes": torch.from_numpy(as_boxes(boxes)).float(),
+            "labels": torch.from_numpy(np.asarray(classes).reshape(-1).astype(np.int64))}
+    if confidences is not None:
+        item["scores"] = torch.from_numpy(np.asarray(confidences, np.float64).reshape(-1)).float()
+    return item
 
 
 def match(ious: np.ndarray, scores: np.ndarray, threshold: float = IOU_THRESHOLD) -> np.ndarray:
@@ -97,17 +84,17 @@ class ImageMatch:
     """One image's predictions and truth, the same-class match of each prediction (-1: none), and the pairs that
     overlap enough to match (prediction index, truth index, IoU): all that is kept, as a set may have many images."""
 
-    predictions: Boxes
-    truth: Boxes
+    predictions: Detections
+    truth: Truth
     claimed: np.ndarray
     overlaps: tuple[np.ndarray, np.ndarray, np.ndarray]
 
     @classmethod
-    def of(cls, predictions: Boxes, truth: Boxes) -> ImageMatch:
-        ious = iou_matrix(predictions.xyxy, truth.xyxy)
-        same_class = predictions.classes[:, None] == truth.classes[None, :]
+    def of(cls, predictions: Detections, truth: Truth) -> ImageMatch:
+        ious = iou(predictions.boxes, truth.boxes)
+        same_class = np.asarray(predictions.classes)[:, None] == truth.classes[None, :]
         rows, columns = np.nonzero(ious >= IOU_THRESHOLD)
-        return cls(predictions, truth, match(ious * same_class, predictions.scores, IOU_THRESHOLD),
+        return cls(predictions, truth, match(ious * same_class, predictions.confidences, IOU_THRESHOLD),
                    (rows, columns, ious[rows, columns]))
 
     def ious(self) -> np.ndarray:
@@ -124,11 +111,11 @@ class ImageMatch:
         predictions and boxes are matched whatever their classes (a confusion); what is still left pairs with
         background: an unmatched prediction as (background, class), a missed box as (class, background).
         """
-        kept = self.predictions.scores >= confidence
+        kept = self.predictions.confidences >= confidence
         found = kept & (self.claimed >= 0)
         loose = np.flatnonzero(kept & (self.claimed < 0))  # kept predictions that found no box of their class
         unfound = np.setdiff1d(np.arange(len(self.truth)), self.claimed[found])
-        crossed = match(self.ious()[np.ix_(loose, unfound)], self.predictions.scores[loose], IOU_THRESHOLD)
+        crossed = match(self.ious()[np.ix_(loose, unfound)], self.predictions.confidences[loose], IOU_THRESHOLD)
         confused = crossed >= 0
         missed = np.setdiff1d(unfound, unfound[crossed[confused]])
         truth, predicted = self.truth.classes, self.predictions.classes
@@ -210,7 +197,7 @@ class Evaluation:
         return float(class_mean(values, self.counts))
 
     def summary(self) -> dict[str, float]:
-        """The headline numbers (what evaluate.py averages over rotations)."""
+        """The headline numbers (what evaluate.py averages over turns)."""
         numbers = {"map50_95": self.coco["map50_95"], "map50": self.coco["map50"], "map75": self.coco["map75"],
                    "precision": self.mean(self.precision), "recall": self.mean(self.recall),
                    "f1": self.mean(self.f1)}
@@ -235,19 +222,19 @@ class Evaluation:
         per_class = {name: {"ap50": self.ap50[k], "ap50_95": self.ap50_95[k], "ar": self.ar[k],
                             "precision": self.precision[k], "recall": self.recall[k], "f1": self.f1[k],
                             "count": int(self.counts[k])} for k, name in enumerate(self.names)}
-        return finite({"images": self.images, "boxes": int(self.counts.sum()), **self.summary(),
+        return json_safe({"images": self.images, "boxes": int(self.counts.sum()), **self.summary(),
                        "confidence": self.confidence, "coco": self.coco,
                        "per_class": per_class, "reading": self.reading, "orientation": self.orientation,
                        "confusion_matrix": {"labels": self.names + ["background"], "rows": "true class",
                                             "columns": "predicted class", "counts": self.confusion.tolist()}})
 
 
-def finite(value):
+def json_safe(value):
     """A JSON-safe copy: numpy scalars as Python numbers, NaN (undefined) as None."""
     if isinstance(value, dict):
-        return {str(k): finite(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, (list, tuple, np.ndarray)):
-        return [finite(v) for v in value]
+        return [json_safe(v) for v in value]
     if isinstance(value, (float, np.floating)):
         return None if math.isnan(value) else float(value)
     if isinstance(value, np.integer):
@@ -275,13 +262,15 @@ class DetectionEvaluator:
                                          backend="pycocotools")
         self.matches: list[ImageMatch] = []
 
-    def update(self, predictions: Boxes, truth: Boxes) -> None:
-        if predictions.scores is None:
-            raise ValueError("predictions need scores")
-        for boxes in (predictions, truth):
-            if len(boxes) and not 0 <= boxes.classes.min() <= boxes.classes.max() < len(self.names):
-                raise ValueError(f"class ids must be 0..{len(self.names) - 1}, got {sorted(set(boxes.classes))}")
-        self.coco.update([predictions.for_torchmetrics()], [truth.for_torchmetrics()])
+    def update(self, predictions: Detections, truth: Truth) -> None:
+        if not len(predictions.boxes) == len(predictions.classes) == len(predictions.confidences):
+            raise ValueError(f"{len(predictions.boxes)} boxes but {len(predictions.classes)} classes and "
+                             f"{len(predictions.confidences)} confidences")
+        for found in (predictions, truth):
+            if len(found) and not 0 <= found.classes.min() <= found.classes.max() < len(self.names):
+                raise ValueError(f"class ids must be 0..{len(self.names) - 1}, got {sorted(set(found.classes))}")
+        self.coco.update([torchmetrics_item(predictions.boxes, predictions.classes, predictions.confidences)],
+                         [torchmetrics_item(truth.boxes, truth.classes)])
         self.matches.append(ImageMatch.of(predictions, truth))
 
     def compute(self, confidence: float | None = None) -> Evaluation:
@@ -299,7 +288,7 @@ class DetectionEvaluator:
     def pooled(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """All predictions' scores, true-positive flags and classes, and the truth boxes per class."""
         matches = self.matches
-        scores = np.concatenate([[]] + [m.predictions.scores for m in matches])
+        scores = np.concatenate([[]] + [m.predictions.confidences for m in matches])
         true_positive = np.concatenate([[]] + [m.claimed >= 0 for m in matches]).astype(float)
         classes = np.concatenate([np.zeros(0, np.int64)] + [m.predictions.classes for m in matches])
         truth = np.concatenate([np.zeros(0, np.int64)] + [m.truth.classes for m in matches])
@@ -343,7 +332,7 @@ def numbers_read_exactly(read: Sequence[tuple[str, Sequence[float]]], truth: Seq
     threshold); one read number counts for at most one true number. `read` comes in reading order."""
     if not read or not truth:
         return 0
-    ious = iou_matrix(np.array([box for _, box in read]), np.array([box for _, box in truth]))
+    ious = iou([box for _, box in read], [box for _, box in truth])
     same_digits = np.array([[r == t for t, _ in truth] for r, _ in read])
     return int((match(ious * same_digits, -np.arange(len(read), dtype=float), threshold) >= 0).sum())
 
@@ -368,7 +357,7 @@ def table_row(name: str, count: int, *values: float) -> str:
 def plot_per_class(evaluation: Evaluation, path: Path, x: np.ndarray, curves: np.ndarray, class_label, mean_label: str,
                    marker: tuple | None = None, **axes) -> None:
     """One thin curve per digit present, their mean thick (optionally with a marked point), written to `path`."""
-    import matplotlib.pyplot as plt  # imported late: runtime.setup() chose the backend above
+    import matplotlib.pyplot as plt  # pyplot only where a plot is drawn
 
     e = evaluation
     fig, ax = plt.subplots(figsize=(9, 6), tight_layout=True)

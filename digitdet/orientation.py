@@ -11,8 +11,8 @@ JOINT_NAMES) it says which turn each glyph appears at; one page is written one w
 The page's turn is the one with most votes; then each box gets the digit that fits it: digit d scores the larger of
 "d at the page's turn" and "the digit that looks like d upside down, at the opposite turn".
 
-Turns are counter-clockwise, as augment.rotate writes them: a page at turn 90 is its upright page turned 90 degrees
-counter-clockwise, and turning it back is a turn of 270.
+Turns are counter-clockwise, as augment.rotate writes them (digitdet.turns): a page at turn 90 is its upright page
+turned 90 degrees counter-clockwise, and turning it back is a turn of 270.
 """
 
 from __future__ import annotations
@@ -21,7 +21,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-TURNS = (0, 90, 180, 270)  # counter-clockwise quarter turns
+from digitdet.turns import TURNS
+
 N_DIGITS = 10
 JOINT_NAMES = [str(d) for d in range(N_DIGITS)] + [f"{d}@{t}" for t in TURNS[1:] for d in range(N_DIGITS)]
 UPSIDE_DOWN = {0: 0, 1: 1, 6: 9, 8: 8, 9: 6}  # digit -> the digit it looks like turned 180 degrees
@@ -101,34 +102,3 @@ def digit_scores(scores: np.ndarray, turn: int) -> np.ndarray:
     for digit, other in UPSIDE_DOWN.items():
         digits[:, digit] = np.maximum(digits[:, digit], scores[:, opposite * N_DIGITS + other])
     return digits
-
-
-def rotate_points(points: np.ndarray, turn: int) -> np.ndarray:
-    """Normalized (x, y) points of an image turned `turn` degrees counter-clockwise.
-
-    Turning W x H pixels by 90 degrees gives H x W pixels and moves pixel (x, y) to (y, W - x); in normalized
-    coordinates that is (u, v) -> (v, 1 - u), independent of W and H.
-    """
-    u, v = points[:, 0], points[:, 1]
-    turned = {0: (u, v), 90: (v, 1 - u), 180: (1 - u, 1 - v), 270: (1 - v, u)}
-    if turn not in turned:
-        raise ValueError(f"angle must be one of {TURNS}, got {turn}")
-    return np.stack(turned[turn], axis=1)
-
-
-def turned_size(width: int, height: int, turn: int) -> tuple[int, int]:
-    """(width, height) of a width x height image after a quarter turn."""
-    return (height, width) if turn in (90, 270) else (width, height)
-
-
-def turn_boxes(boxes: np.ndarray, turn: int, width: int, height: int) -> np.ndarray:
-    """Pixel boxes (N, 4) x1, y1, x2, y2 of a width x height image, in the pixels of that image turned `turn`."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    new_w, new_h = turned_size(width, height, turn)
-    corners = [rotate_points(boxes[:, [i, j]] / [width, height], turn) * [new_w, new_h] for i, j in ((0, 1), (2, 3))]
-    return np.concatenate([np.minimum(*corners), np.maximum(*corners)], axis=1)
-
-
-def upright_boxes(boxes: np.ndarray, turn: int, width: int, height: int) -> np.ndarray:
-    """Boxes of a width x height page at `turn`, in the pixels of the page turned back upright."""
-    return turn_boxes(boxes, (360 - turn) % 360, width, height)

@@ -18,7 +18,8 @@ from typing import Sequence
 
 import numpy as np
 
-from digitdet.orientation import upright_boxes
+from digitdet.boxes import enclosing
+from digitdet.turns import upright_boxes
 
 LINE_OVERLAP = 0.5  # a digit continues a number if this share of the smaller height overlaps its last digit
 GAP_FACTOR = 0.6  # a horizontal gap wider than this times the two digits' mean height starts a new number
@@ -68,8 +69,7 @@ def read_numbers(boxes_xyxy, classes, confidences=None, names: Sequence[str] | N
     for line_index, line in enumerate(lines):
         for members in line:
             text = "".join(names[c] if names is not None else str(c) for c in classes[members])
-            union = boxes[members]
-            box = (union[:, 0].min(), union[:, 1].min(), union[:, 2].max(), union[:, 3].max())
+            box = enclosing(boxes[members])
             numbers.append(Number(text, tuple(float(v) for v in box), [int(i) for i in members], line_index,
                                   float(confidences[members].min())))
     return numbers

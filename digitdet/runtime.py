@@ -1,4 +1,7 @@
-"""Offline setup for ultralytics, matplotlib, onnxruntime and Gradio: call `setup()` before importing any of them.
+"""Offline setup for ultralytics, matplotlib, onnxruntime and Gradio, run on import of the digitdet package.
+
+`setup()` must run before any of those libraries is imported; digitdet/__init__.py calls it, so importing any
+digitdet module (scripts, tests and worker processes all do, first) is enough.
 
 This machine (and many users' machines) cannot reach the internet. Ultralytics otherwise probes DNS on import,
 checks PyPI for updates, sends telemetry, pip-installs missing packages and downloads Arial.ttf from GitHub for

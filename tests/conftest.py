@@ -1,14 +1,11 @@
 """Shared test setup: offline runtime first, then small fixtures. Every test uses local data only."""
 
-from pathlib import Path
-
 import os
+from pathlib import Path
 
 import pytest
 
-from digitdet import runtime
-
-runtime.setup()  # before any test imports ultralytics
+import digitdet  # noqa: F401 - before any test imports ultralytics: it sets it up offline
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MNIST_DIR = SHARED_DATA / "mnist"
@@ -21,6 +18,13 @@ def require_shared(path: Path) -> Path:
         message = f"{path} not found (shared data sits beside the checkout, in ../shared/data)"
         pytest.fail(message) if os.environ.get("CI") else pytest.skip(message)
     return path
+
+
+def pytest_collection_modifyitems(items):
+    """A test that needs tiny_model is slow: the model is trained for it (once per session)."""
+    for item in items:
+        if "tiny_model" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -50,10 +54,11 @@ def tiny_pages(tmp_path_factory, mnist_dir) -> Path:
 def tiny_model(tmp_path_factory, tiny_pages) -> Path:
     """yolov8n trained from scratch for a few epochs on tiny_pages at imgsz 160: weak, but a real model."""
     import train
+    from digitdet import datasets
 
     project = tmp_path_factory.mktemp("runs")
     with pytest.MonkeyPatch.context() as patch:  # derived data.yaml files go beside the run, not into .cache/
-        patch.setattr(train, "DERIVED_DIR", project / "datasets")
+        patch.setattr(datasets, "DERIVED_DIR", project / "datasets")
         run_dir = train.run(data=tiny_pages, epochs=3, imgsz=160, batch=8, workers=0, project=project, name="tiny",
                             rotate=False)
     return run_dir / "weights" / "best.pt"

@@ -8,6 +8,8 @@ import cv2
 import numpy as np
 import yaml
 
+from digitdet.boxes import to_yolo
+
 DIGITS = [str(d) for d in range(10)]
 
 
@@ -20,8 +22,9 @@ def rectangle_image(width: int, height: int, box_px: tuple[int, int, int, int], 
 
 
 def box_line(cls: int, box_px: tuple[int, int, int, int], width: int, height: int) -> str:
-    x1, y1, x2, y2 = box_px
-    return f"{cls} {(x1 + x2) / 2 / width} {(y1 + y2) / 2 / height} {(x2 - x1) / width} {(y2 - y1) / height}"
+    """A YOLO label line (every digit of each float) for a pixel box x1, y1, x2, y2 of a width x height image."""
+    cx, cy, w, h = to_yolo([box_px], width, height)[0].tolist()
+    return f"{cls} {cx} {cy} {w} {h}"
 
 
 def make_dataset(root: Path, splits: dict[str, list[tuple[str, np.ndarray, list[str] | None]]],

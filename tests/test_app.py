@@ -8,15 +8,15 @@ import cv2
 import gradio as gr
 import numpy as np
 import pytest
-import torch
 
 import app
 import detect
 import train
-from digitdet import collect
+from digitdet import collect, datasets
 from digitdet.detector import Detector
 from digitdet.images import read_image
 from digitdet.labels import label_path, load_dataset, read_labels, require_valid
+from fakes import FixedBackend
 
 SIZE = 320  # the fixed backend's input size: a 320 x 320 image is neither resized nor padded, so boxes are exact
 # (x1, y1, x2, y2), class, score. Reading order: "12" and "7" on the first line, "4" on the second.
@@ -25,33 +25,9 @@ FIXED = [((40, 100, 70, 160), 1, 0.90), ((76, 100, 106, 160), 2, 0.80), ((200, 1
 UNCHANGED = (gr.skip(),) * 4
 
 
-class FixedBackend:
-    """The model's raw output for FIXED, whatever the input: each box scores `score` for its class, a tenth of it for
-    class (c + 1) % 10 and a twentieth for (c + 2) % 10."""
-
-    names = collect.DIGITS
-    imgsz = SIZE
-    static = False
-
-    def __init__(self):
-        self.calls = 0
-        self.inputs = []
-
-    def __call__(self, batch: np.ndarray) -> torch.Tensor:
-        self.calls += 1
-        self.inputs.append(batch)
-        raw = torch.zeros(len(batch), 4 + len(self.names), len(FIXED))
-        for k, ((x1, y1, x2, y2), cls, score) in enumerate(FIXED):
-            raw[:, :4, k] = torch.tensor([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1])
-            raw[:, 4 + cls, k] = score
-            raw[:, 4 + (cls + 1) % 10, k] = score / 10
-            raw[:, 4 + (cls + 2) % 10, k] = score / 20
-        return raw
-
-
 @pytest.fixture
 def backend():
-    return FixedBackend()
+    return FixedBackend(FIXED, imgsz=SIZE)
 
 
 @pytest.fixture
@@ -181,7 +157,7 @@ def test_every_fifth_page_goes_to_val_and_train_py_fine_tunes_on_it(digit_app, p
     dataset = load_dataset(data_yaml)
     assert len(dataset.images("train")) == 4 and len(dataset.images("val")) == 1
     assert len({p.name for p in dataset.images("train")}) == 4  # server-made names never collide
-    monkeypatch.setattr(train, "DERIVED_DIR", tmp_path / "derived")
+    monkeypatch.setattr(datasets, "DERIVED_DIR", tmp_path / "derived")
     run_dir = train.run(data=data_yaml, weights=tiny_model, epochs=1, imgsz=64, batch=2, workers=0,
                         project=tmp_path / "runs", name="collected", rotate=False, plots=False)
     assert (run_dir / "weights" / "best.pt").is_file()

@@ -17,8 +17,10 @@ from PIL import Image
 
 import detect
 from digitdet import detector as det
+from digitdet import draw, results
 from digitdet.detector import Detections, Detector, Window
 from digitdet.images import ImageReadError, read_image
+from fakes import InkBlobs, draw_digits, written
 
 LOW_CONF = 0.001  # a weak model's scores are low; geometry must hold for every box it gives
 
@@ -157,7 +159,7 @@ def test_annotations_are_legible_on_white_and_on_black():
                             np.array([4]), np.array([[4, 9, 1]]), np.array([[0.87, 0.1, 0.01]], np.float32))
     for background in (0, 255):
         image = np.full((120, 120, 3), background, np.uint8)
-        drawn = detect.annotate(image, detections, [str(i) for i in range(10)])
+        drawn = draw.annotate(image, detections, [str(i) for i in range(10)])
         edge = drawn[30:91, 18:23].reshape(-1, 3).astype(int)  # across the box's left edge
         assert np.abs(edge - background).max(axis=1).max() > 150  # something stands out from the background
         assert (drawn[:30, 20:60] != background).any()  # the label above the box
@@ -165,57 +167,6 @@ def test_annotations_are_legible_on_white_and_on_black():
 
 
 # ---- the whole pipeline around a stand-in model with known answers ----
-
-class InkBlobs:
-    """A stand-in model for exact geometry: each dark blob at the model's input is a digit, its class coded in its
-    grey level (class k is drawn at level 10 k) and its top-3 scores fixed (k: 0.9, k+1: 0.3, k+2: 0.1). Like a real
-    model it misses digits under MIN_INPUT_DIGIT / 2 pixels at its input. The boxes are the blobs' pixel bounds, so
-    every step between the image and the model and back (reading, letterbox, tiles, batches, NMS, merging,
-    mapping to original pixels, reading order, outputs) must keep them where they were drawn."""
-
-    names = [str(k) for k in range(10)]
-    imgsz = 160
-    static = False
-    calls = 0
-
-    def __call__(self, batch: np.ndarray) -> torch.Tensor:
-        self.calls += 1
-        raw = torch.zeros(len(batch), 4 + 10, 100)
-        for b, image in enumerate(batch):
-            grey = image.mean(0) * 255
-            ink = (grey < 100).astype(np.uint8)
-            _, _, stats, _ = cv2.connectedComponentsWithStats(ink, connectivity=4)
-            blobs = [s for s in stats[1:] if s[3] >= det.MIN_INPUT_DIGIT / 2][:100]
-            for k, (x, y, w, h, _) in enumerate(blobs):
-                level = np.median(grey[y:y + h, x:x + w][ink[y:y + h, x:x + w] > 0])
-                digit = int(np.clip(round(level / 10), 0, 9))
-                raw[b, :4, k] = torch.tensor([x + w / 2, y + h / 2, w, h])
-                for rank, score in enumerate((0.9, 0.3, 0.1)):
-                    raw[b, 4 + (digit + rank) % 10, k] = score
-        return raw
-
-
-def draw_digits(image: np.ndarray, digits: list[tuple[int, int, int, int, int]]) -> np.ndarray:
-    """Draw (digit, x1, y1, x2, y2) as solid blocks of grey 10 x digit on a copy of the image."""
-    image = image.copy()
-    for digit, x1, y1, x2, y2 in digits:
-        image[y1:y2, x1:x2] = 10 * digit
-    return image
-
-
-def written(lines: list[str], x0: int, y0: int, height: int, width: int, pitch: int, space: int, line_pitch: int):
-    """Blocks for lines of text such as '4821 07': (digit, x1, y1, x2, y2) in reading order."""
-    blocks = []
-    for row, text in enumerate(lines):
-        x, y = x0, y0 + row * line_pitch
-        for char in text:
-            if char == " ":
-                x += space
-                continue
-            blocks.append((int(char), x, y, x + width, y + height))
-            x += pitch
-    return blocks
-
 
 @pytest.fixture
 def blobs() -> Detector:
@@ -310,7 +261,7 @@ def test_json_csv_and_terminal_line_of_a_known_page(blobs, tmp_path, capsys):
         np.testing.assert_allclose(d["box"], truth, atol=2.01)
 
     rows = list(csv.DictReader((tmp_path / "out" / "detections.csv").open()))
-    assert list(rows[0]) == list(detect.CSV_FIELDS)
+    assert list(rows[0]) == list(results.CSV_FIELDS)
     assert len(rows) == len(found)
     for row in rows:
         d = found[int(row["digit_index"])]

@@ -17,17 +17,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 import detect
 import evaluate
 import train
 from augment import rotate
-from digitdet import atomic, cli, collect, labels, workers
+from digitdet import atomic, cli, collect, datasets, labels, workers
 from digitdet.detector import Detector
 from digitdet.images import ImageReadError, ImageTooLargeError, check_image, read_image
 from digitdet.labels import DatasetError, load_dataset, parse_line, validate
+from fakes import FixedBackend
 from synth import box_line, make_dataset, rectangle_image
 
 W, H = 40, 30
@@ -35,20 +35,9 @@ BOX = (10, 6, 20, 18)
 ROOT = Path(__file__).resolve().parents[1]
 
 
-class EmptyBackend:
-    """A model that finds nothing: detect.py's whole pipeline runs, in milliseconds."""
-
-    names = [str(d) for d in range(10)]
-    imgsz = 64
-    static = False
-
-    def __call__(self, batch: np.ndarray) -> torch.Tensor:
-        return torch.zeros(len(batch), 4 + len(self.names), 1)
-
-
 @pytest.fixture
 def nothing_finder():
-    return Detector("empty.pt", backend=EmptyBackend())
+    return Detector("empty.pt", backend=FixedBackend())  # finds nothing: the whole pipeline runs in milliseconds
 
 
 def split(n: int, prefix: str = "t"):
@@ -108,9 +97,9 @@ def test_rotation_output_inside_a_split_folder_is_refused(dataset, tmp_path):
 
 
 def test_training_copy_inside_a_split_folder_is_refused(dataset, tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "DERIVED_DIR", tmp_path / "ds" / "images" / "train" / ".cache")
+    monkeypatch.setattr(datasets, "DERIVED_DIR", tmp_path / "ds" / "images" / "train" / ".cache")
     with pytest.raises(ValueError, match="lies inside the source folder"):
-        train.prepare_data(dataset)
+        datasets.prepare_data(dataset)
     assert not (tmp_path / "ds" / "images" / "train" / ".cache").exists()
 
 
@@ -479,7 +468,7 @@ def test_duplicate_class_names_are_refused_by_every_tool(dataset, capsys):
     code, text = check_command(dataset, capsys)
     assert code == 1 and one_line(text) == f"error: {dataset}: class names ['1'] appear more than once in 'names'"
     with pytest.raises(DatasetError, match="appear more than once"):
-        train.digit_classes(["0", "1", "1 "], dataset)
+        datasets.digit_classes(["0", "1", "1 "], dataset)
 
 
 def test_a_class_id_written_as_a_float_is_read_as_ultralytics_reads_it(tmp_path):
@@ -488,7 +477,7 @@ def test_a_class_id_written_as_a_float_is_read_as_ultralytics_reads_it(tmp_path)
         parse_line("1.5 0.5 0.5 0.2 0.2", 10)
     path = tmp_path / "a.txt"
     path.write_text("3.0 0.5 0.5 0.2 0.2\n")
-    train.relabel([path], lambda cls: cls + 1)
+    datasets.relabel([path], lambda cls: cls + 1)
     assert path.read_text() == "4 0.5 0.5 0.2 0.2\n"
 
 

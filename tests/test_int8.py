@@ -16,18 +16,17 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from torchvision.ops import box_iou
 
 import app
 import detect
 import evaluate
-from augment.rotate import rotate_image
 from digitdet import detector as det
 from digitdet import quantize
+from digitdet.boxes import iou
 from digitdet.detector import DEFAULT_WEIGHTS, Detector, ModelError
 from digitdet.images import read_image
 from digitdet.labels import load_dataset
-from digitdet.orientation import TURNS
+from digitdet.turns import TURNS, turn_image
 
 SURE = 0.4  # boxes (and raw anchors) this confident in one model are compared with the other model's
 MATCH_IOU = 0.5  # every confident box has a box of the same digit in the other model overlapping this much
@@ -59,8 +58,8 @@ def matched_ious(fp32, int8) -> list[float]:
     for ours, theirs in ((fp32, int8), (int8, fp32)):
         sure = ours.confidences >= SURE
         for box, digit in zip(ours.boxes[sure], ours.classes[sure]):
-            same = torch.from_numpy(theirs.boxes[theirs.classes == digit])
-            ious.append(float(box_iou(torch.from_numpy(box[None]), same).max()) if len(same) else 0.0)
+            same = theirs.boxes[theirs.classes == digit]
+            ious.append(float(iou(box, same).max()) if len(same) else 0.0)
     return ious
 
 
@@ -111,7 +110,7 @@ def test_int8_on_turned_pages_and_in_tiles(shipped, pages):
     page = max(pages, key=lambda p: len(fp32.detect([p])[0]))
     ious = []
     for turn in TURNS:
-        (a,), (b,) = fp32.detect([rotate_image(page, turn)]), int8.detect([rotate_image(page, turn)])
+        (a,), (b,) = fp32.detect([turn_image(page, turn)]), int8.detect([turn_image(page, turn)])
         assert b.turn == a.turn and b.turn_confidence == pytest.approx(a.turn_confidence, abs=MAX_TURN_GAP)
         ious += matched_ious(a, b)
     assert_same_digits(ious)

@@ -6,7 +6,9 @@ import math
 import numpy as np
 import pytest
 
-from digitdet.metrics import (CONFIDENCE_GRID, Boxes, DetectionEvaluator, format_table, iou_matrix, match,
+from digitdet.boxes import iou
+from digitdet.detector import Detections
+from digitdet.metrics import (CONFIDENCE_GRID, DetectionEvaluator, Truth, format_table, match,
                               numbers_read_exactly, write_plots)
 
 NAMES = [str(d) for d in range(10)]
@@ -16,15 +18,20 @@ def box(x: float, y: float = 0.0, size: float = 10.0) -> list[float]:
     return [x, y, x + size, y + size]
 
 
-def no_boxes(scores: bool = True) -> Boxes:
-    return Boxes(np.zeros((0, 4)), [], [] if scores else None)
+def found(boxes, classes, confidences) -> Detections:
+    """Predictions, known by their best class."""
+    return Detections.top1(boxes, classes, confidences)
+
+
+def no_boxes() -> Detections:
+    return found(np.zeros((0, 4)), [], [])
 
 
 def test_perfect_predictions_give_map_1_and_a_diagonal_confusion_matrix():
     evaluator = DetectionEvaluator(NAMES)
-    truth = Boxes([box(0), box(20), box(40, 30, 60)], [3, 7, 3])
-    evaluator.update(Boxes(truth.xyxy, truth.classes, [0.9, 0.8, 0.7]), truth)
-    evaluator.update(Boxes([box(5)], [0], [0.6]), Boxes([box(5)], [0]))
+    truth = Truth([box(0), box(20), box(40, 30, 60)], [3, 7, 3])
+    evaluator.update(found(truth.boxes, truth.classes, [0.9, 0.8, 0.7]), truth)
+    evaluator.update(found([box(5)], [0], [0.6]), Truth([box(5)], [0]))
     result = evaluator.compute()
     for key in ("map50", "map75", "map50_95", "map_small", "map_medium"):  # 60 x 60 px is medium (32..96 px)
         assert result.coco[key] == pytest.approx(1.0), key
@@ -44,8 +51,8 @@ def test_average_precision_of_a_known_ranking():
     #   r in 0.00..0.33 (34 points) -> 1;  r in 0.34..0.66 (33 points) -> 2/3;  r in 0.67..1.00 -> 0.
     # AP = (34 * 1 + 33 * 2/3) / 101 = 56/101. The hits are exact boxes, so every IoU threshold gives the same.
     evaluator = DetectionEvaluator(NAMES)
-    evaluator.update(Boxes([box(0), box(100)], [4, 4], [0.9, 0.8]), Boxes([box(0), box(20)], [4, 4]))
-    evaluator.update(Boxes([box(40), box(200)], [4, 4], [0.7, 0.6]), Boxes([box(40)], [4]))
+    evaluator.update(found([box(0), box(100)], [4, 4], [0.9, 0.8]), Truth([box(0), box(20)], [4, 4]))
+    evaluator.update(found([box(40), box(200)], [4, 4], [0.7, 0.6]), Truth([box(40)], [4]))
     result = evaluator.compute()
     assert result.ap50[4] == pytest.approx(56 / 101)
     assert result.coco["map50"] == result.coco["map50_95"] == pytest.approx(56 / 101)
@@ -68,7 +75,7 @@ def test_iou_thresholds_count_in_map50_95():
     # A hit with IoU 0.587 (boxes [0,10] and [2.6,12.6], 10 high: overlap 7.4, union 12.6) is a true positive for
     # the thresholds 0.50 and 0.55 and a miss for the other 8: mAP50 1, mAP50-95 2/10, mAP75 0.
     evaluator = DetectionEvaluator(NAMES)
-    evaluator.update(Boxes([[2.6, 0, 12.6, 10]], [1], [0.9]), Boxes([[0, 0, 10, 10]], [1]))
+    evaluator.update(found([[2.6, 0, 12.6, 10]], [1], [0.9]), Truth([[0, 0, 10, 10]], [1]))
     result = evaluator.compute()
     assert result.coco["map50"] == pytest.approx(1.0)
     assert result.coco["map75"] == 0.0
@@ -76,8 +83,8 @@ def test_iou_thresholds_count_in_map50_95():
 
 
 def test_confusion_matrix_counts_confusions_and_background():
-    truth = Boxes([box(0), box(20), box(40)], [1, 2, 3])
-    predictions = Boxes([box(0), box(20), box(100), box(0), box(1)], [1, 5, 4, 1, 1], [0.9, 0.8, 0.7, 0.3, 0.6])
+    truth = Truth([box(0), box(20), box(40)], [1, 2, 3])
+    predictions = found([box(0), box(20), box(100), box(0), box(1)], [1, 5, 4, 1, 1], [0.9, 0.8, 0.7, 0.3, 0.6])
     evaluator = DetectionEvaluator(NAMES)
     evaluator.update(predictions, truth)
     result = evaluator.compute(confidence=0.5)
@@ -94,15 +101,15 @@ def test_confusion_matrix_counts_confusions_and_background():
 
 def test_six_nine_confusion_counts_the_found_sixes_and_nines():
     # four 6s and two 9s: one 6 read as 9, one 9 read as 6, one 6 read as 5, one 6 missed
-    truth = Boxes([box(0), box(20), box(40), box(60), box(80), box(100)], [6, 6, 6, 6, 9, 9])
-    predictions = Boxes([box(0), box(20), box(40), box(80), box(100)], [6, 9, 5, 9, 6], [0.9] * 5)
+    truth = Truth([box(0), box(20), box(40), box(60), box(80), box(100)], [6, 6, 6, 6, 9, 9])
+    predictions = found([box(0), box(20), box(40), box(80), box(100)], [6, 9, 5, 9, 6], [0.9] * 5)
     evaluator = DetectionEvaluator(NAMES)
     evaluator.update(predictions, truth)
     result = evaluator.compute(confidence=0.5)
     assert result.six_nine_confusion() == pytest.approx(2 / 5)  # 2 swapped of the 5 found (the missed 6 is out)
     assert result.summary()["six_nine_confusion"] == pytest.approx(2 / 5)
     evaluator = DetectionEvaluator(NAMES)
-    evaluator.update(Boxes([box(0)], [3], [0.9]), Boxes([box(0)], [3]))
+    evaluator.update(found([box(0)], [3], [0.9]), Truth([box(0)], [3]))
     no_sixes_or_nines = evaluator.compute()
     assert no_sixes_or_nines.six_nine_confusion() is None and "six_nine_confusion" not in no_sixes_or_nines.summary()
 
@@ -114,8 +121,8 @@ def test_f1_curve_maximum_and_its_confidence():
     #   c in (0.3, 0.6]: P 2/3, R 1    F1 4/5   <- the maximum; the highest such threshold is 0.6
     #   c <= 0.3:        P 1/2, R 1    F1 2/3
     evaluator = DetectionEvaluator(NAMES)
-    evaluator.update(Boxes([box(0), box(100), box(20), box(200)], [2, 2, 2, 2], [0.9, 0.8, 0.6, 0.3]),
-                     Boxes([box(0), box(20)], [2, 2]))
+    evaluator.update(found([box(0), box(100), box(20), box(200)], [2, 2, 2, 2], [0.9, 0.8, 0.6, 0.3]),
+                     Truth([box(0), box(20)], [2, 2]))
     result = evaluator.compute()
     assert result.confidence == pytest.approx(0.6)
     assert result.f1[2] == pytest.approx(0.8)
@@ -130,8 +137,8 @@ def test_f1_is_the_mean_over_classes_that_have_boxes():
     # class 0: its one box found at 0.9; class 1: its box found only at 0.4. F1 means at c = 0.9: (1 + 0) / 2;
     # at c = 0.4: (1 + 1) / 2. Class 2 has a false box but no truth: it lowers nothing (as COCO and ultralytics).
     evaluator = DetectionEvaluator(NAMES)
-    evaluator.update(Boxes([box(0), box(20), box(50)], [0, 1, 2], [0.9, 0.4, 0.95]),
-                     Boxes([box(0), box(20)], [0, 1]))
+    evaluator.update(found([box(0), box(20), box(50)], [0, 1, 2], [0.9, 0.4, 0.95]),
+                     Truth([box(0), box(20)], [0, 1]))
     result = evaluator.compute()
     assert result.confidence == pytest.approx(0.4)
     assert result.mean(result.f1) == 1.0
@@ -146,7 +153,7 @@ def test_match_goes_by_score_then_iou():
 
 def test_no_predictions_at_all():
     evaluator = DetectionEvaluator(NAMES)
-    evaluator.update(no_boxes(), Boxes([box(0)], [6]))
+    evaluator.update(no_boxes(), Truth([box(0)], [6]))
     result = evaluator.compute()
     assert result.coco["map50"] == 0.0 and result.mean(result.f1) == 0.0
     assert result.confusion[6, 10] == 1 and result.confusion.sum() == 1
@@ -162,14 +169,14 @@ def test_numbers_read_exactly_needs_the_digits_and_the_place():
     assert numbers_read_exactly([], truth) == 0
 
 
-def test_boxes_refuse_mismatched_lengths():
+def test_truth_refuses_mismatched_lengths():
     with pytest.raises(ValueError, match="2 boxes but 1 classes"):
-        Boxes([box(0), box(1)], [1])
+        Truth([box(0), box(1)], [1])
 
 
 def test_report_outputs(tmp_path):
     evaluator = DetectionEvaluator(NAMES)
-    evaluator.update(Boxes([box(0), box(20)], [1, 2], [0.9, 0.95]), Boxes([box(0), box(20)], [1, 8]))
+    evaluator.update(found([box(0), box(20)], [1, 2], [0.9, 0.95]), Truth([box(0), box(20)], [1, 8]))
     result = evaluator.compute()
     table = format_table(result).splitlines()
     assert table[0].split() == ["class", "count", "AP50", "AP50-95", "P", "R", "F1"]
@@ -186,11 +193,11 @@ def test_report_outputs(tmp_path):
     assert all(p.stat().st_size > 10_000 for p in paths)
 
 
-def noisy_predictions(rng: np.random.Generator, truth: Boxes) -> Boxes:
+def noisy_predictions(rng: np.random.Generator, truth: Truth) -> Detections:
     """A plausible detector's output: each box found with a shifted outline (IoU about 0.4 to 1), sometimes with
     the wrong digit or not at all, and some boxes on empty paper; scores loosely follow correctness."""
     boxes, classes, scores = [], [], []
-    for xyxy, cls in zip(truth.xyxy, truth.classes):
+    for xyxy, cls in zip(truth.boxes, truth.classes):
         if rng.random() < 0.15:
             continue
         size = xyxy[2:] - xyxy[:2]
@@ -203,7 +210,7 @@ def noisy_predictions(rng: np.random.Generator, truth: Boxes) -> Boxes:
         boxes.append([x, y, x + 20, y + 28])
         classes.append(int(rng.integers(10)))
         scores.append(float(rng.uniform(0.01, 0.5)))
-    return Boxes(np.array(boxes).reshape(-1, 4), classes, scores)
+    return found(np.array(boxes).reshape(-1, 4), classes, scores)
 
 
 def test_same_predictions_give_ultralytics_map_within_interpolation():
@@ -219,14 +226,14 @@ def test_same_predictions_give_ultralytics_map_within_interpolation():
     correct, scores, predicted, true = [], [], [], []
     for _ in range(40):
         corners = rng.uniform(0, 280, (12, 2))
-        truth = Boxes(np.hstack([corners, corners + rng.uniform([12, 20], [30, 40], (12, 2))]), rng.integers(0, 10, 12))
+        truth = Truth(np.hstack([corners, corners + rng.uniform([12, 20], [30, 40], (12, 2))]), rng.integers(0, 10, 12))
         predictions = noisy_predictions(rng, truth)
         evaluator.update(predictions, truth)
-        order = np.argsort(-predictions.scores, kind="stable")  # match_predictions wants descending confidence
-        iou = torch.from_numpy(iou_matrix(truth.xyxy, predictions.xyxy[order]))
+        order = np.argsort(-predictions.confidences, kind="stable")  # match_predictions wants descending confidence
+        ious = torch.from_numpy(iou(truth.boxes, predictions.boxes[order]))
         correct.append(validator.match_predictions(torch.from_numpy(predictions.classes[order]),
-                                                   torch.from_numpy(truth.classes), iou).numpy())
-        scores.append(predictions.scores[order])
+                                                   torch.from_numpy(truth.classes), ious).numpy())
+        scores.append(predictions.confidences[order])
         predicted.append(predictions.classes[order])
         true.append(truth.classes)
     ap = ap_per_class(np.concatenate(correct), np.concatenate(scores), np.concatenate(predicted),

@@ -6,18 +6,18 @@ import json
 import cv2
 import numpy as np
 import pytest
-import torch
 
 import detect
 import evaluate
 import train
-from augment.rotate import rotate_image
+from digitdet import datasets
 from digitdet import orientation as ori
 from digitdet.detector import Detector
 from digitdet.labels import label_path, load_dataset
 from digitdet.reading import read_numbers
+from digitdet.turns import TURNS, turn_boxes, turn_image, turned_size, upright_boxes
 from synth import DIGITS, box_line, make_dataset, rectangle_image
-from test_detect import InkBlobs, draw_digits, written
+from fakes import TurnedBlobs, draw_digits, written
 
 
 def joint_scores(*boxes: tuple[int, int, float]) -> np.ndarray:
@@ -77,51 +77,30 @@ def test_nms_groups_join_only_classes_that_can_be_one_glyph():
 def test_boxes_turn_exactly_and_back():
     boxes = np.array([[10, 20, 30, 60], [0, 0, 100, 200]], float)  # in a 100 x 200 image
     # pixel (x, y) of W x H goes to (y, W - x) under a 90-degree counter-clockwise turn
-    np.testing.assert_allclose(ori.turn_boxes(boxes, 90, 100, 200), [[20, 70, 60, 90], [0, 0, 200, 100]])
-    np.testing.assert_allclose(ori.turn_boxes(boxes, 180, 100, 200), [[70, 140, 90, 180], [0, 0, 100, 200]])
+    np.testing.assert_allclose(turn_boxes(boxes, 90, 100, 200), [[20, 70, 60, 90], [0, 0, 200, 100]])
+    np.testing.assert_allclose(turn_boxes(boxes, 180, 100, 200), [[70, 140, 90, 180], [0, 0, 100, 200]])
     rng = np.random.default_rng(0)
     corners = rng.uniform(0, 1, (50, 4)) * [100, 200, 100, 200]
     boxes = np.concatenate([np.minimum(corners[:, :2], corners[:, 2:]), np.maximum(corners[:, :2], corners[:, 2:])],
                            axis=1)
-    for turn in ori.TURNS:
-        width, height = ori.turned_size(100, 200, turn)
-        np.testing.assert_allclose(ori.upright_boxes(ori.turn_boxes(boxes, turn, 100, 200), turn, width, height),
+    for turn in TURNS:
+        width, height = turned_size(100, 200, turn)
+        np.testing.assert_allclose(upright_boxes(turn_boxes(boxes, turn, 100, 200), turn, width, height),
                                    boxes, atol=1e-9)
 
 
 def test_a_turned_page_is_read_in_upright_order():
     blocks = written(["4821 07", "15"], x0=30, y0=40, height=40, width=24, pitch=30, space=30, line_pitch=70)
     classes, boxes = [b[0] for b in blocks], np.array([b[1:] for b in blocks], float)
-    for turn in ori.TURNS:
-        width, height = ori.turned_size(320, 200, turn)
-        turned = ori.turn_boxes(boxes, turn, 320, 200)
+    for turn in TURNS:
+        width, height = turned_size(320, 200, turn)
+        turned = turn_boxes(boxes, turn, 320, 200)
         numbers = read_numbers(turned, classes, turn=turn, image_size=(width, height))
         assert [n.digits for n in numbers] == ["4821", "07", "15"]
         first = turned[[0, 1, 2, 3]]
         assert numbers[0].box == (first[:, 0].min(), first[:, 1].min(), first[:, 2].max(), first[:, 3].max())
-    sideways = read_numbers(ori.turn_boxes(boxes, 90, 320, 200), classes)
+    sideways = read_numbers(turn_boxes(boxes, 90, 320, 200), classes)
     assert len(sideways) > 3  # read as it lies, a sideways page falls apart into single digits
-
-
-class TurnedBlobs(InkBlobs):
-    """InkBlobs as an orientation-aware model on a page at a known turn: each blob scores its digit at that turn,
-    and 6s and 9s also score their upside-down twin (the glyph is the same), a little higher."""
-
-    names = ori.JOINT_NAMES
-    turn = 0
-
-    def __call__(self, batch: np.ndarray) -> torch.Tensor:
-        plain = super().__call__(batch)
-        raw = torch.zeros(plain.shape[0], 4 + 40, plain.shape[2])
-        raw[:, :4] = plain[:, :4]
-        digits, found = plain[:, 4:].argmax(1), plain[:, 4:].amax(1) > 0
-        opposite = (self.turn + 180) % 360
-        for b, k in zip(*torch.nonzero(found, as_tuple=True)):
-            digit = int(digits[b, k])
-            raw[b, 4 + ori.joint_class(digit, self.turn), k] = 0.8
-            if digit in (6, 9):
-                raw[b, 4 + ori.joint_class(ori.UPSIDE_DOWN[digit], opposite), k] = 0.85
-        return raw
 
 
 def test_detect_finds_the_turn_relabels_6_and_9_and_reads_upright(tmp_path, capsys):
@@ -130,10 +109,10 @@ def test_detect_finds_the_turn_relabels_6_and_9_and_reads_upright(tmp_path, caps
     model = TurnedBlobs()
     detector = Detector("turned-blobs", backend=model)
     assert detector.names == DIGITS  # the joint classes collapse to digits
-    for turn in ori.TURNS:
+    for turn in TURNS:
         model.turn = turn
         page = tmp_path / f"page{turn}.png"
-        cv2.imwrite(str(page), rotate_image(upright, turn))
+        cv2.imwrite(str(page), turn_image(upright, turn))
         report = detect.run(page, detector=detector, save_dir=tmp_path / f"out{turn}", save_json=True, upright=True)
         (result,) = report.results
         assert result.detections.turn == turn
@@ -148,25 +127,44 @@ def test_detect_finds_the_turn_relabels_6_and_9_and_reads_upright(tmp_path, caps
         assert saved.shape == upright.shape  # saved upright, whatever the turn
 
 
+def test_evaluate_scores_the_turn_the_model_finds(tmp_path):
+    """A stand-in orientation-aware model that finds every page turned 90: evaluate.py's turn figure is 0 on the
+    upright pages and 1 on the pages turned 90, while the digits are found at both."""
+    blocks = written(["2345 7", "52"], x0=30, y0=40, height=40, width=24, pitch=30, space=30, line_pitch=70)
+    page = draw_digits(np.full((200, 320, 3), 255, np.uint8), blocks)
+    lines = [box_line(digit, box, 320, 200) for digit, *box in blocks]
+    data = make_dataset(tmp_path / "pages", {"train": [("t.png", page, lines)],
+                                             "val": [(f"p{i}.png", page, lines) for i in range(3)]})
+    model = TurnedBlobs()
+    model.turn = 90
+    predictor = evaluate.DetectorPredictor(Detector("turned-blobs", conf=0.001, backend=model))
+    report = evaluate.run(data=data, split="val", turns=(0, 90), predictor=predictor, project=tmp_path,
+                          verbose=False)
+    upright, turned = report["rotations"]["0"], report["rotations"]["90"]
+    assert upright["orientation"] == {"pages": 3, "right": 0, "accuracy": 0.0}
+    assert turned["orientation"] == {"pages": 3, "right": 3, "accuracy": 1.0}
+    assert upright["map50"] == pytest.approx(1.0) and turned["map50"] == pytest.approx(1.0)
+
+
 def test_joint_training_data_labels_each_copy_with_its_turn(tmp_path, monkeypatch):
-    monkeypatch.setattr(train, "DERIVED_DIR", tmp_path / "derived")
+    monkeypatch.setattr(datasets, "DERIVED_DIR", tmp_path / "derived")
     box = (8, 16, 40, 56)
     item = lambda name, cls: (name, rectangle_image(64, 64, box), [box_line(cls, box, 64, 64)])  # noqa: E731
     source = make_dataset(tmp_path / "export", {"train": [item("t.png", 6)], "val": [item("v.png", 9)]},
                           "roboflow", names=DIGITS)
-    data_yaml = train.prepare_data(source, orientation=True)
+    data_yaml = datasets.prepare_data(source, orientation=True)
     derived = load_dataset(data_yaml)
     assert derived.names == ori.JOINT_NAMES
     classes = {image.name: label_path(image).read_text().split()[0] for image in derived.images("train")}
     assert classes == {"t_rot000.png": "6", "t_rot090.png": "16", "t_rot180.png": "26", "t_rot270.png": "36"}
     assert label_path(derived.images("val")[0]).read_text().split()[0] == "9"  # val stays upright
     with pytest.raises(ValueError, match="orientation-aware training needs the rotated copies"):
-        train.prepare_data(source, rotate=False, orientation=True)
+        datasets.prepare_data(source, rotate=False, orientation=True)
 
 
 def test_tiny_end_to_end_orientation_aware_run(tiny_model, tiny_pages, tmp_path, monkeypatch):
     """train.py --orientation for an epoch, fine-tuning keeps it joint, then detect.py and evaluate.py use it."""
-    monkeypatch.setattr(train, "DERIVED_DIR", tmp_path / "derived")
+    monkeypatch.setattr(datasets, "DERIVED_DIR", tmp_path / "derived")
     run_dir = train.run(data=tiny_pages, weights=tiny_model, epochs=1, imgsz=128, batch=8, workers=0,
                         project=tmp_path / "runs", name="joint", orientation=True, plots=False)
     joint = run_dir / "weights" / "best.pt"
@@ -179,10 +177,10 @@ def test_tiny_end_to_end_orientation_aware_run(tiny_model, tiny_pages, tmp_path,
 
     page = sorted(load_dataset(tiny_pages).images("test"))[0]
     (result,) = detect.run(page, detector=detector, save_images=False, verbose=False).results
-    assert result.detections.turn in ori.TURNS and 0 <= result.detections.turn_confidence <= 1
+    assert result.detections.turn in TURNS and 0 <= result.detections.turn_confidence <= 1
     assert np.isin(result.detections.classes, range(10)).all()
 
-    report = evaluate.run(joint, tiny_pages, rotations=(0, 180), project=tmp_path / "results", name="joint",
+    report = evaluate.run(joint, tiny_pages, turns=(0, 180), project=tmp_path / "results", name="joint",
                           verbose=False)
     for angle in ("0", "180"):
         turned = report["rotations"][angle]

@@ -21,6 +21,7 @@ from augment.pages.layout import Digit, Layout, WrittenNumber, numbers_of
 from augment.pages.mix import pick
 from augment.pages.preview import choose
 from digitdet import mnist
+from digitdet.boxes import from_yolo
 from digitdet.labels import Label, label_path, load_dataset, numbers_path, read_labels, require_valid
 from digitdet.reading import GAP_FACTOR
 
@@ -116,8 +117,7 @@ def test_sidecars_agree_with_labels(full_pages, tiny_pages, which):
         labels = read_labels(label_path(image), 10)
         digit_boxes = np.array([b for n in record["numbers"] for b in n["digit_boxes"]]).reshape(-1, 4)
         assert "".join(n["digits"] for n in record["numbers"]) == "".join(str(label.cls) for label in labels)
-        label_boxes = np.array([[cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2] for cx, cy, w, h in
-                                (label.box for label in labels)]).reshape(-1, 4) * size
+        label_boxes = from_yolo([label.box for label in labels], record["width"], record["height"])
         np.testing.assert_allclose(label_boxes, digit_boxes, atol=0.006)  # the sidecar rounds to 0.01 px
         assert (digit_boxes >= 0).all() and (digit_boxes <= size).all()
         assert (digit_boxes[:, 2:] > digit_boxes[:, :2]).all()

@@ -9,6 +9,8 @@ from PIL import Image
 
 from augment import rotate
 from digitdet.labels import DatasetError, Label, label_path, load_dataset, read_labels
+from digitdet.boxes import from_yolo
+from digitdet.turns import TURNS, turn_points
 from synth import box_line, make_dataset, rectangle_image
 
 W, H = 64, 48  # not square, so a wrong width/height swap shows
@@ -33,11 +35,11 @@ def test_four_quarter_turns_compose_to_the_identity():
     for label in random_labels(rng):
         turned = label
         for _ in range(4):
-            turned = rotate.rotate_label(turned, 90)
+            turned = rotate.turn_label(turned, 90)
         np.testing.assert_allclose(turned.points, label.points, atol=1e-9)
-        np.testing.assert_allclose(rotate.rotate_label(rotate.rotate_label(label, 90), 270).points, label.points,
+        np.testing.assert_allclose(rotate.turn_label(rotate.turn_label(label, 90), 270).points, label.points,
                                    atol=1e-9)
-        np.testing.assert_allclose(rotate.rotate_label(rotate.rotate_label(label, 180), 180).points, label.points,
+        np.testing.assert_allclose(rotate.turn_label(rotate.turn_label(label, 180), 180).points, label.points,
                                    atol=1e-9)
 
 
@@ -46,7 +48,7 @@ def test_box_arithmetic_of_each_quarter_turn():
     label = Label.from_box(4, cx, cy, w, h)
     expected = {0: (cx, cy, w, h), 90: (cy, 1 - cx, h, w), 180: (1 - cx, 1 - cy, w, h), 270: (1 - cy, cx, h, w)}
     for angle, box in expected.items():
-        assert rotate.rotate_label(label, angle).box == pytest.approx(box, abs=1e-12)
+        assert rotate.turn_label(label, angle).box == pytest.approx(box, abs=1e-12)
 
 
 def ink_box(image: np.ndarray) -> tuple[int, int, int, int]:
@@ -56,8 +58,7 @@ def ink_box(image: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def label_box_px(label: Label, width: int, height: int) -> tuple[float, ...]:
-    cx, cy, w, h = label.box
-    return (cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height
+    return tuple(from_yolo([label.box], width, height)[0])
 
 
 @pytest.fixture
@@ -91,7 +92,7 @@ def test_polygon_is_turned_before_it_is_boxed(tmp_path):
     for path in load_dataset(out).images("train"):
         angle = int(path.stem[-3:])
         (label,) = read_labels(label_path(path), 10)
-        expected = Label(2, rotate.rotate_points(normalized, angle))
+        expected = Label(2, turn_points(normalized, angle))
         assert label.box == pytest.approx(expected.box, abs=1e-9)
         turned = cv2.imread(str(path))
         height, width = turned.shape[:2]
@@ -126,7 +127,7 @@ def test_manifest_splits_and_unrotated_copies(rectangles, tmp_path):
     rows = rotate.read_manifest(out.parent / "manifest.csv")
     train = [r for r in rows if r["split"] == "train"]
     assert sorted((r["source_image"].rsplit("/", 1)[1], r["angle"]) for r in train) == sorted(
-        (f"r{i}.png", a) for i in range(len(BOXES)) for a in rotate.ANGLES)
+        (f"r{i}.png", a) for i in range(len(BOXES)) for a in TURNS)
     for row in rows:
         assert (out.parent / row["output_image"]).is_file()
         assert f"_rot{row['angle']:03d}" in row["output_image"] or row["split"] == "val"
@@ -175,3 +176,9 @@ def test_real_roboflow_export_rotates_train_and_copies_the_rest(signs_yaml, tmp_
         assert len(rotated.images(split)) == len(source.images(split))
     boxes = sum(len(read_labels(label_path(p), 10)) for p in rotated.images("train"))
     assert boxes == 4 * sum(len(read_labels(label_path(p), 10)) for p in source.images("train"))
+
+
+def test_turns_flag_and_its_older_name(tmp_path):
+    assert rotate.parse_opt(["d.yaml", str(tmp_path), "--turns", "0", "180"]).turns == [0, 180]
+    assert rotate.parse_opt(["d.yaml", str(tmp_path), "--angles", "90"]).turns == [90]
+    assert rotate.parse_opt(["d.yaml", str(tmp_path)]).turns == list(TURNS)

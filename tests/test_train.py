@@ -1,4 +1,4 @@
-"""train.py: digit class mapping, derived datasets, start weights, and real (tiny) training runs."""
+"""train.py and digitdet.datasets: digit class mapping, derived datasets, start weights, real (tiny) training runs."""
 
 import json
 
@@ -6,6 +6,7 @@ import pytest
 import yaml
 
 import train
+from digitdet import datasets
 from digitdet.labels import DatasetError, label_path, load_dataset
 from synth import DIGITS, box_line, make_dataset, rectangle_image
 from ultralytics import YOLO
@@ -19,7 +20,7 @@ BOX = (8, 16, 40, 56)
 def derived_dir(tmp_path, monkeypatch):
     """Derived datasets go to the test's tmp folder, never into the project's .cache/."""
     folder = tmp_path / "derived"
-    monkeypatch.setattr(train, "DERIVED_DIR", folder)
+    monkeypatch.setattr(datasets, "DERIVED_DIR", folder)
     return folder
 
 
@@ -43,28 +44,28 @@ def train_args(weights):
 
 
 def test_digit_names_in_order_map_to_themselves(tmp_path):
-    names, mapping = train.digit_classes(DIGITS, tmp_path / "data.yaml")
+    names, mapping = datasets.digit_classes(DIGITS, tmp_path / "data.yaml")
     assert names == DIGITS and mapping == {i: i for i in range(10)}
 
 
 def test_digit_names_in_any_order_map_by_name(tmp_path):
-    names, mapping = train.digit_classes(["7", "0", " 3 "], tmp_path / "data.yaml")
+    names, mapping = datasets.digit_classes(["7", "0", " 3 "], tmp_path / "data.yaml")
     assert names == DIGITS and mapping == {0: 7, 1: 0, 2: 3}
 
 
 def test_a_class_that_is_not_a_digit_is_refused_by_name(tmp_path):
     with pytest.raises(DatasetError, match=r"data\.yaml: class names \['seven', '10'\] are not digits"):
-        train.digit_classes(["0", "seven", "10"], tmp_path / "data.yaml")
+        datasets.digit_classes(["0", "seven", "10"], tmp_path / "data.yaml")
 
 
 def test_allow_other_classes_trains_them_after_the_digits(tmp_path):
-    names, mapping = train.digit_classes(["cat", "1", "dog"], tmp_path / "data.yaml", allow_other_classes=True)
+    names, mapping = datasets.digit_classes(["cat", "1", "dog"], tmp_path / "data.yaml", allow_other_classes=True)
     assert names == DIGITS + ["cat", "dog"] and mapping == {0: 10, 1: 1, 2: 11}
 
 
 def test_a_digit_named_twice_is_refused(tmp_path):
     with pytest.raises(DatasetError, match=r"\['3'\] appear more than once"):
-        train.digit_classes(["3", "1", "3"], tmp_path / "data.yaml")
+        datasets.digit_classes(["3", "1", "3"], tmp_path / "data.yaml")
 
 
 # Derived datasets
@@ -73,7 +74,7 @@ def test_a_digit_named_twice_is_refused(tmp_path):
 def test_reordered_dict_names_are_renumbered_in_a_copy(tmp_path):
     source = small_set(tmp_path / "export", names={0: "7", 1: "2"}, classes=(0, 1))
     before = {p: p.read_bytes() for p in (tmp_path / "export").rglob("*") if p.is_file()}
-    data_yaml = train.prepare_data(source, rotate=False)
+    data_yaml = datasets.prepare_data(source, rotate=False)
     config = yaml.safe_load(data_yaml.read_text())
     assert config["names"] == dict(enumerate(DIGITS)) and config["path"] == str(data_yaml.parent)
     assert derived_labels(data_yaml) == {"t0_rot000.png": "7", "t1_rot000.png": "2"}
@@ -84,37 +85,37 @@ def test_reordered_dict_names_are_renumbered_in_a_copy(tmp_path):
 def test_other_classes_are_refused_before_anything_is_written(tmp_path, derived_dir):
     source = small_set(tmp_path / "export", names=["0", "zero"])
     with pytest.raises(DatasetError, match=r"\['zero'\] are not digits"):
-        train.prepare_data(source)
+        datasets.prepare_data(source)
     assert not derived_dir.exists()
 
 
 def test_allowed_other_classes_get_ids_after_the_digits(tmp_path):
     source = small_set(tmp_path / "export", names=["zero", "4"])
-    data_yaml = train.prepare_data(source, rotate=False, allow_other_classes=True)
+    data_yaml = datasets.prepare_data(source, rotate=False, allow_other_classes=True)
     assert yaml.safe_load(data_yaml.read_text())["names"] == dict(enumerate(DIGITS + ["zero"]))
     assert derived_labels(data_yaml) == {"t0_rot000.png": "10", "t1_rot000.png": "4"}
 
 
 def test_rotation_quadruples_train_only_and_is_reused_until_the_source_changes(tmp_path, derived_dir):
     source = small_set(tmp_path / "export", names=DIGITS, classes=(3, 5))
-    data_yaml = train.prepare_data(source)
+    data_yaml = datasets.prepare_data(source)
     derived = load_dataset(data_yaml)
     assert data_yaml.parent.parent == derived_dir
     assert len(derived.images("train")) == 4 * 2 and len(derived.images("val")) == 1
     assert sorted(set(derived_labels(data_yaml).values())) == ["3", "5"]
 
     (data_yaml.parent / "marker").touch()  # a rebuild would replace the folder and lose this
-    assert train.prepare_data(source) == data_yaml and (data_yaml.parent / "marker").exists()
+    assert datasets.prepare_data(source) == data_yaml and (data_yaml.parent / "marker").exists()
 
     label = tmp_path / "export" / "train" / "labels" / "t0.txt"
     label.write_text(box_line(4, BOX, W, H) + "\n")
-    rebuilt = train.prepare_data(source)
+    rebuilt = datasets.prepare_data(source)
     assert rebuilt != data_yaml and derived_labels(rebuilt)["t0_rot090.png"] == "4"
 
 
 def test_no_rotate_with_digit_names_links_the_source_files(tmp_path):
     source = small_set(tmp_path / "export", names=DIGITS)
-    derived = load_dataset(train.prepare_data(source, rotate=False))
+    derived = load_dataset(datasets.prepare_data(source, rotate=False))
     original = load_dataset(source)
     for split in ("train", "val"):
         linked, files = derived.images(split), original.images(split)
@@ -129,13 +130,13 @@ def test_bad_labels_are_refused_with_file_and_line(tmp_path):
     (tmp_path / "export" / "train" / "labels" / "t1.txt").write_text("1 0.5 0.5 0.2 0.2\n12 0.5 0.5 0.2 0.2\n")
     for rotate in (True, False):
         with pytest.raises(DatasetError, match=r"t1\.txt:2: class id 12 is outside names"):
-            train.prepare_data(source, rotate=rotate)
+            datasets.prepare_data(source, rotate=rotate)
 
 
 def test_a_set_without_val_is_refused(tmp_path):
     source = make_dataset(tmp_path / "export", {"train": [("a.png", rectangle_image(W, H, BOX), [])]})
     with pytest.raises(DatasetError, match="no 'val' split"):
-        train.prepare_data(source)
+        datasets.prepare_data(source)
 
 
 # Weights, options, command line
@@ -162,6 +163,7 @@ def test_flips_cannot_be_turned_back_on(tmp_path):
 def test_command_line_options():
     opt = train.parse_opt(["--no-rotate", "--export", "--device", "0,1", "--freeze", "10", "--allow-other-classes"])
     assert (opt.rotate, opt.export, opt.device, opt.freeze, opt.allow_other_classes) == (False, True, "0,1", 10, True)
+    assert train.parse_opt(["--no-turns"]).rotate is False  # the flag's name; --no-rotate is its older one
     opt = train.parse_opt(["--export", "out"])
     assert (opt.rotate, opt.export, opt.data, opt.name) == (True, "out", train.DEFAULT_DATA, "digits")
     assert not opt.resume and opt.weights is None and opt.device is None and opt.overrides == []

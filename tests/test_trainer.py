@@ -13,6 +13,7 @@ from ultralytics.utils import NUM_THREADS
 from ultralytics.utils.callbacks import base as callbacks
 
 import train
+from digitdet import datasets
 from digitdet import trainer as trainers
 from digitdet.trainer import EpochDraw, Trainer
 
@@ -27,7 +28,7 @@ class Stop(Exception):
 @pytest.fixture(autouse=True)
 def derived_dir(tmp_path, monkeypatch):
     """Derived datasets go to the test's tmp folder, never into the project's .cache/."""
-    monkeypatch.setattr(train, "DERIVED_DIR", tmp_path / "derived")
+    monkeypatch.setattr(datasets, "DERIVED_DIR", tmp_path / "derived")
 
 
 @pytest.fixture(autouse=True)
@@ -90,6 +91,7 @@ def test_command_line_trainer_options():
     assert (opt.precision, opt.epoch_images, opt.val_images) == ("bf16", 2000, 0)
 
 
+@pytest.mark.slow
 def test_bf16_trains_in_bf16_keeps_fp32_state_and_saves_an_fp32_runs_checkpoint(tiny_pages, tmp_path):
     seen = {}
 
@@ -138,6 +140,7 @@ def test_bf16_losses_are_computed_in_fp32(tiny_pages):
     assert loss(True, model.init_criterion()) != pytest.approx(fp32, rel=0.005)  # why: bf16 box decoding
 
 
+@pytest.mark.slow
 def test_fp32_trains_as_the_plain_trainer(tiny_pages, tmp_path):
     losses = {}
 
@@ -195,6 +198,7 @@ def test_epoch_draws_walk_through_seeded_shuffles():
     assert len(EpochDraw(size=3, images=4, seed=0)) == 3
 
 
+@pytest.mark.slow
 def test_epoch_images_make_short_epochs_and_validation_uses_the_subset(tiny_pages, tmp_path):
     batches, validated = [], []
     callbacks = [("on_train_batch_end", lambda trainer: batches.append(trainer.epoch)),
@@ -209,6 +213,7 @@ def test_epoch_images_make_short_epochs_and_validation_uses_the_subset(tiny_page
     assert len((model.trainer.save_dir / "results.csv").read_text().splitlines()) == 1 + 2
 
 
+@pytest.mark.slow
 def test_resume_goes_on_with_the_runs_own_trainer_options(tiny_pages, tmp_path, monkeypatch):
     def interrupt(trainer):
         raise Stop

@@ -12,7 +12,7 @@ import numpy as np
 from augment import photo
 from augment.pages import fonts
 from augment.pages.closeups import CloseUp
-from augment.pages.layout import Layout, WrittenNumber, enclosing
+from augment.pages.layout import Layout, WrittenNumber
 from augment.pages.mix import MIXES, chance
 from augment.pages.preview import write_preview
 from augment.pages.render import render
@@ -20,6 +20,7 @@ from augment.pages.writer import Sources, Writer
 from digitdet import mnist
 from digitdet import workers as pool
 from digitdet.atomic import build_into, refuse_overlap
+from digitdet.boxes import enclosing, to_yolo
 from digitdet.labels import DIGITS, SPLITS, label_path, numbers_path, write_data_yaml, yolo_line
 from digitdet.reading import group_lines
 
@@ -114,9 +115,7 @@ def yolo_lines(classes: list[int], boxes: np.ndarray, width: int, height: int) -
 
     Normalized for all boxes at once: a Label per box costs about 1 ms a page.
     """
-    x1, y1, x2, y2 = (np.asarray(boxes, np.float64).reshape(-1, 4) / [width, height, width, height]).T
-    columns = (v.tolist() for v in ((x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1))
-    return "".join(yolo_line(*row) + "\n" for row in zip(classes, *columns))
+    return "".join(yolo_line(cls, *box) + "\n" for cls, box in zip(classes, to_yolo(boxes, width, height).tolist()))
 
 
 def write_chunks(chunks: list[Chunk], mnist_folder: Path, sources: dict[str, Sources], mix: str, workers: int,

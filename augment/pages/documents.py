@@ -9,8 +9,9 @@ from __future__ import annotations
 import numpy as np
 
 from augment.pages import fonts, printed, segments
-from augment.pages.layout import Digit, Mark, enclosing, numbers_of
+from augment.pages.layout import Digit, Mark, numbers_of
 from augment.pages.mix import FILLED_IN, GHOSTS, pick
+from digitdet.boxes import enclosing
 
 PRINT_INKS = np.array([[0.10, 0.10, 0.11], [0.16, 0.17, 0.24], [0.30, 0.30, 0.33]], np.float32)  # black, navy, faded
 PRINT_INK_ODDS = (0.6, 0.2, 0.2)

@@ -8,13 +8,8 @@ from functools import cached_property
 import numpy as np
 
 from augment.pages.ink import INK_LEVEL
+from digitdet.boxes import enclosing
 from digitdet.reading import group_numbers
-
-
-def enclosing(boxes: list) -> tuple:
-    """The box (x1, y1, x2, y2) around boxes."""
-    x1s, y1s, x2s, y2s = zip(*boxes)
-    return min(x1s), min(y1s), max(x2s), max(y2s)
 
 
 @dataclass

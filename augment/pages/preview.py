@@ -8,6 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from digitdet.boxes import from_yolo
 from digitdet.images import read_image
 from digitdet.labels import DIGITS, SPLITS, DatasetError, Label, label_path, numbers_path, read_labels
 
@@ -28,8 +29,7 @@ def draw_page(image: np.ndarray, labels: list[Label], record: dict, side: int) -
         x1, y1, x2, y2 = (int(round(v * scale)) for v in number["box"])
         cv2.rectangle(tile, (x1 - 2, y1 - 2), (x2 + 2, y2 + 2), (0, 140, 255), 1)
     for label in labels:
-        cx, cy, w, h = (v * s for v, s in zip(label.box, (width, height, width, height)))
-        x1, y1, x2, y2 = (int(round(v * scale)) for v in (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2))
+        x1, y1, x2, y2 = (int(round(v * scale)) for v in from_yolo([label.box], width, height)[0])
         cv2.rectangle(tile, (x1, y1), (x2, y2), (0, 200, 0), 1)
         cv2.putText(tile, DIGITS[label.cls], (x1, max(y1 - 2, 8)), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 230), 1,
                     cv2.LINE_AA)

@@ -12,9 +12,10 @@ import numpy as np
 from augment.pages import documents, fonts
 from augment.pages.hands import REFERENCE, WEIGHTS, FontHand, MnistHand
 from augment.pages.ink import Pen
-from augment.pages.layout import Digit, Layout, Mark, WrittenNumber, enclosing, numbers_of
+from augment.pages.layout import Digit, Layout, Mark, WrittenNumber, numbers_of
 from augment.pages.mix import ITEM_ODDS, ITEMS, Mix, chance, pick
 from digitdet import mnist
+from digitdet.boxes import enclosing
 
 BLANK_PAGES = 0.03
 MARGIN = 0.07  # of the page side kept free of writing, so tilt and perspective keep every digit in the photo
