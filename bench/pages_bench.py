@@ -26,8 +26,9 @@ from augment.pages import build, fonts
 DEFAULT_MNIST = Path(__file__).resolve().parents[2] / "shared" / "data" / "mnist"
 
 
-def single_process(folder: Path, count: int = 100) -> float:
-    """Seconds per image for making one image (layout, render, photo effects) in this process, no file writing.
+def single_process(folder: Path, count: int = 100) -> tuple[float, float]:
+    """Seconds per image for making one image (layout, render, photo effects) in this process, no file writing:
+    wall time, and this process's CPU time (which other work on the machine slows much less).
 
     Images differ much in how many digits they hold (0 to 160; close-ups a few): fewer than about 100 make a noisy
     mean. Measured after `count` other images, which draw the glyphs each process draws once (fonts at the sizes
@@ -37,10 +38,10 @@ def single_process(folder: Path, count: int = 100) -> float:
     sources = build.load_sources(folder, shown)["train"]
     for i in range(count):  # warm up
         build.make_page(build.page_rng(1, "train", i), sources, 640)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for i in range(count):
         build.make_page(build.page_rng(0, "train", i), sources, 640)
-    return (time.perf_counter() - start) / count
+    return (time.perf_counter() - start) / count, (time.process_time() - cpu) / count
 
 
 def main() -> None:
@@ -57,10 +58,11 @@ def main() -> None:
         pages.run(opt.mnist, Path(tmp) / "pages", counts={"train": opt.pages}, size=640, workers=opt.workers,
                   progress=False)
         seconds = time.perf_counter() - start
-    per_page = single_process(opt.mnist)
+    per_page, cpu_per_page = single_process(opt.mnist)
     print(f"{opt.pages} images (640 x 640 pages and close-ups) in {seconds:.1f} s with {opt.workers} workers: "
           f"{opt.pages / seconds:.1f} pages/s (worker start-up included); goal >= 100 pages/s")
-    print(f"one process, no writing: {per_page * 1000:.1f} ms per page ({1 / per_page:.1f} pages/s)")
+    print(f"one process, no writing: {per_page * 1000:.1f} ms per page ({1 / per_page:.1f} pages/s), "
+          f"{cpu_per_page * 1000:.1f} ms of CPU time per page")
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
