@@ -5,7 +5,7 @@ interrupted), they would go on writing for minutes into a folder that is then re
   - each worker watches its parent and exits the moment the parent is gone (kill -9 included);
   - on any error in the parent (Ctrl-C and SIGTERM included, see digitdet.cli) the workers are killed before the
     error goes on, so nothing is written after the caller has cleaned up;
-  - workers ignore Ctrl-C, which the terminal sends to every process of the run: the parent alone reports it.
+  - workers never see Ctrl-C, which the terminal sends to every process of the run: the parent alone reports it.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from multiprocessing import get_context
 
 from tqdm import tqdm
 
-from digitdet import cli
 
 PARENT_POLL_SECONDS = 0.5
 
@@ -46,24 +46,38 @@ def run(function: Callable, items: Iterable, workers: int, initializer: Callable
 
         if workers <= 1:
             return [result for item in items for result in advance([function(item)])]
-        # spawn, not fork: the caller may already hold torch's thread pools, which do not survive a fork. The
-        # workers start as the items are submitted, while Ctrl-C is ignored here: they inherit that.
-        with cli.handling(signal.SIGINT, signal.SIG_IGN):
-            executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=start_worker,
-                                           initargs=(os.getpid(), initializer, initargs))
-            futures = [executor.submit(run_chunk, function, items[start:start + chunksize])
-                       for start in range(0, len(items), chunksize)]
+        executor = None
         try:
+            # spawn, not fork: the caller may already hold torch's thread pools, which do not survive a fork. The
+            # workers start as the items are submitted, while Ctrl-C is blocked here: they inherit the blocked
+            # signal and never see it, and a Ctrl-C pressed meanwhile waits for this process, not lost.
+            with blocking(signal.SIGINT):
+                executor = ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=start_worker,
+                                               initargs=(os.getpid(), initializer, initargs))
+                futures = [executor.submit(run_chunk, function, items[start:start + chunksize])
+                           for start in range(0, len(items), chunksize)]
             results = [result for future in futures for result in advance(future.result())]
         except BaseException:
-            # Killed, not waited for. Futures are not cancelled: the executor then marks them all failed
-            # (Python 3.11 raises in its own thread when it finds a cancelled one among them)
-            for process in list(executor._processes.values()):  # the executor has no public way to stop work
-                process.kill()
-            executor.shutdown(wait=True)
+            if executor is not None:
+                # Killed, not waited for. Futures are not cancelled: the executor then marks them all failed
+                # (Python 3.11 raises in its own thread when it finds a cancelled one among them)
+                for process in list(executor._processes.values()):  # no public way to stop work
+                    process.kill()
+                executor.shutdown(wait=True)
             raise
         executor.shutdown()
         return results
+
+
+@contextmanager
+def blocking(signum: int):
+    """Signal `signum` held back from this thread while the block runs (and from the processes it starts), then
+    delivered if it came."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signum})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def run_chunk(function: Callable, chunk: list) -> list:

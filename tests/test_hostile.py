@@ -273,6 +273,15 @@ def test_ctrl_c_and_sigterm_end_in_one_line_and_leave_nothing(tmp_path, sent, co
     assert not alive(pool) and list(tmp_path.iterdir()) == []
 
 
+def test_a_ctrl_c_while_workers_start_is_held_back_not_lost():
+    script = ("import os, signal, time\nfrom digitdet import workers\n"
+              "with workers.blocking(signal.SIGINT):\n"
+              "    os.kill(os.getpid(), signal.SIGINT)\n    time.sleep(0.2)\n    print('held back', flush=True)\n"
+              "print('lost')\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    assert done.stdout == "held back\n" and "KeyboardInterrupt" in done.stderr
+
+
 def test_stale_folders_of_other_targets_and_of_live_runs_are_left_alone(tmp_path, capsys):
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
                           text=True).stdout.strip()
