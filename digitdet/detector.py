@@ -31,7 +31,7 @@ import torch
 import torchvision
 
 from digitdet import orientation
-from digitdet.boxes import overlap_of_smaller
+from digitdet.boxes import as_boxes, overlap_of_smaller
 from digitdet.labels import DIGITS
 from digitdet.runtime import PROJECT_ROOT
 
@@ -74,7 +74,7 @@ class Detections:
     def top1(cls, boxes, classes, confidences, turn: int = 0, turn_confidence: float | None = None) -> Detections:
         """Detections known by their best class only (another predictor's output, a test's stand-in), in float64
         as given: boxes (N, 4) x1, y1, x2, y2 in pixels."""
-        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        boxes = as_boxes(boxes)
         classes = np.asarray(classes).reshape(-1).astype(np.int64)
         confidences = np.asarray(confidences, np.float64).reshape(-1)
         return cls(boxes, confidences, classes, classes[:, None], confidences[:, None], turn=turn,

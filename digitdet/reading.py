@@ -18,7 +18,7 @@ from typing import Sequence
 
 import numpy as np
 
-from digitdet.boxes import enclosing
+from digitdet.boxes import as_boxes, enclosing
 from digitdet.turns import upright_boxes
 
 LINE_OVERLAP = 0.5  # a digit continues a number if this share of the smaller height overlaps its last digit
@@ -51,7 +51,7 @@ def read_numbers(boxes_xyxy, classes, confidences=None, names: Sequence[str] | N
     Returns:
         the numbers; each Number's `members` are indices into the inputs.
     """
-    boxes = np.asarray(_to_numpy(boxes_xyxy), dtype=np.float64).reshape(-1, 4)
+    boxes = as_boxes(_to_numpy(boxes_xyxy))
     classes = np.asarray(_to_numpy(classes)).reshape(-1).astype(int)
     confidences = np.ones(len(boxes)) if confidences is None else np.asarray(_to_numpy(confidences), float).reshape(-1)
     if not len(boxes) == len(classes) == len(confidences):

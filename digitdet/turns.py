@@ -10,6 +10,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from digitdet.boxes import as_boxes
+
 TURNS = (0, 90, 180, 270)  # counter-clockwise quarter turns
 CV2_TURNS = {90: cv2.ROTATE_90_COUNTERCLOCKWISE, 180: cv2.ROTATE_180, 270: cv2.ROTATE_90_CLOCKWISE}
 
@@ -50,7 +52,7 @@ def turned_size(width: int, height: int, turn: int) -> tuple[int, int]:
 
 def turn_boxes(boxes: np.ndarray, turn: int, width: int, height: int) -> np.ndarray:
     """Pixel boxes (N, 4) x1, y1, x2, y2 of a width x height image, in the pixels of that image turned `turn`."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    boxes = as_boxes(boxes)
     new_w, new_h = turned_size(width, height, turn)
     corners = [turn_points(boxes[:, [i, j]] / [width, height], turn) * [new_w, new_h] for i, j in ((0, 1), (2, 3))]
     return np.concatenate([np.minimum(*corners), np.maximum(*corners)], axis=1)

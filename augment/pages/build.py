@@ -20,7 +20,7 @@ from augment.pages.writer import Sources, Writer
 from digitdet import mnist
 from digitdet import workers as pool
 from digitdet.atomic import build_into, refuse_overlap
-from digitdet.boxes import enclosing, to_yolo
+from digitdet.boxes import as_boxes, enclosing, to_yolo
 from digitdet.labels import DIGITS, SPLITS, label_path, numbers_path, write_data_yaml, yolo_line
 from digitdet.reading import group_lines
 
@@ -32,7 +32,7 @@ MIN_PAGES_PER_WORKER = 50  # starting a worker process (about 1 s: OpenCV, album
 def reading_order(numbers: list[WrittenNumber]) -> list[WrittenNumber]:
     """Numbers top to bottom by line, left to right within a line: by detect.py's own line rule (digitdet.reading),
     so that pages are scored against the order their reader uses."""
-    boxes = np.array([n.box for n in numbers], np.float64).reshape(-1, 4)
+    boxes = as_boxes([n.box for n in numbers])
     lines = group_lines(boxes, [[i] for i in range(len(numbers))], slope=0.0)
     return [numbers[members[0]] for line in lines for members in line]
 

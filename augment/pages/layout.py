@@ -8,7 +8,7 @@ from functools import cached_property
 import numpy as np
 
 from augment.pages.ink import INK_LEVEL
-from digitdet.boxes import enclosing
+from digitdet.boxes import as_boxes, enclosing
 from digitdet.reading import group_numbers
 
 
@@ -82,7 +82,7 @@ class WrittenNumber:
 def numbers_of(digits: list[Digit]) -> list[WrittenNumber]:
     """Digits written together, grouped into numbers as digitdet.reading groups them: a date or an amount whose
     separators are narrower than the reader's gap is one number, as detect.py reads it."""
-    boxes = np.array([d.box for d in digits], np.float64).reshape(-1, 4)
+    boxes = as_boxes([d.box for d in digits])
     return [WrittenNumber([digits[i] for i in members]) for members in group_numbers(boxes)]
 
 
