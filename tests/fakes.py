@@ -103,6 +103,27 @@ class AsTorchModule(torch.nn.Module):
         return self.backend(images.cpu().numpy())
 
 
+class UprightDigits:
+    """A real model's backend read as ten digits on an upright page: an orientation-aware model's 40 joint class
+    scores folded by orientation.digit_scores at turn 0; a plain model's output as it is. ultralytics' validator
+    knows nothing of turns and scores joint classes against digit labels as they are; through this both it and our
+    Detector score the same ten classes of the same model."""
+
+    def __init__(self, backend):
+        self.backend, self.imgsz, self.static = backend, backend.imgsz, backend.static
+        self.joint = orientation.is_joint(backend.names)
+        self.names = DIGITS if self.joint else backend.names
+
+    def __call__(self, batch: np.ndarray) -> torch.Tensor:
+        raw = self.backend(batch)
+        if not self.joint:
+            return raw
+        scores = raw[:, 4:].transpose(1, 2)  # (batch, anchors, 40)
+        digits = orientation.digit_scores(scores.reshape(-1, scores.shape[-1]).numpy(), 0)
+        digits = torch.from_numpy(digits).reshape(*scores.shape[:2], -1).transpose(1, 2)
+        return torch.cat([raw[:, :4], digits], 1)
+
+
 class TurnedBlobs(InkBlobs):
     """InkBlobs as an orientation-aware model on a page at a known turn: each blob scores its digit at that turn,
     and 6s and 9s also score their upside-down twin (the glyph is the same), a little higher."""

@@ -9,6 +9,7 @@ on tiny_pages' train split, as `--export int8 --data` does it.
 
 import json
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -29,9 +30,10 @@ from digitdet.labels import load_dataset
 from digitdet.turns import TURNS, turn_image
 
 SURE = 0.4  # boxes (and raw anchors) this confident in one model are compared with the other model's
-MATCH_IOU = 0.5  # every confident box has a box of the same digit in the other model overlapping this much
+MATCH_IOU = 0.5  # every confident box has a box on the same ink in the other model, overlapping this much
 MIN_IOU = 0.9  # and SHARE of them this much (two overlapping candidates can swap places in NMS)
 SHARE = 0.9
+SAME_DIGIT = 0.95  # share of confident boxes read as the same digit; the others are close calls (see Match)
 MAX_BOX_GAP = 1.5  # raw output: a confident anchor's box centre and size differ by at most this (input pixels)
 MAX_SCORE_GAP = 0.2  # and its class scores by at most this
 MAX_TURN_GAP = 0.2  # a page's turn is the same, and the share of the votes it won differs by at most this
@@ -52,36 +54,55 @@ def pages(tiny_pages) -> list[np.ndarray]:
     return [read_image(p) for p in load_dataset(tiny_pages).images("test")]
 
 
-def matched_ious(fp32, int8) -> list[float]:
-    """For each confident box of either model: its IoU with the other model's best box of the same digit."""
-    ious = []
+@dataclass(frozen=True)
+class Match:
+    """A confident box of one model and the other model's box on the same ink (the one overlapping it most)."""
+
+    iou: float  # with that box; 0 when the other model found nothing there
+    same_digit: bool
+    close_call: bool  # each model's digit is among the other's two best classes for the box
+
+
+def matches(fp32, int8) -> list[Match]:
+    """For each confident box of either model: how the other model's detections of the same page meet it."""
+    found = []
     for ours, theirs in ((fp32, int8), (int8, fp32)):
-        sure = ours.confidences >= SURE
-        for box, digit in zip(ours.boxes[sure], ours.classes[sure]):
-            same = theirs.boxes[theirs.classes == digit]
-            ious.append(float(iou(box, same).max()) if len(same) else 0.0)
-    return ious
+        for k in np.flatnonzero(ours.confidences >= SURE):
+            overlaps = iou(ours.boxes[k], theirs.boxes)[0] if len(theirs) else np.zeros(1)
+            j = int(overlaps.argmax())
+            same = len(theirs) > 0 and theirs.classes[j] == ours.classes[k]
+            close = len(theirs) > 0 and theirs.classes[j] in ours.top_classes[k, :2] \
+                and ours.classes[k] in theirs.top_classes[j, :2]
+            found.append(Match(float(overlaps[j]), bool(same), bool(close)))
+    return found
 
 
-def assert_same_digits(ious: list[float], at_least: int = 10) -> None:
-    assert len(ious) >= at_least and min(ious) >= MATCH_IOU and np.mean(np.array(ious) >= MIN_IOU) >= SHARE
+def assert_same_digits(found: list[Match], at_least: int = 10) -> None:
+    """Boxes neither vanish nor move, and digits change only in a few close calls between a model's two best
+    classes: int8 moves class scores by up to MAX_SCORE_GAP, which turns a 7-or-9 at 0.48 against 0.50."""
+    ious = np.array([m.iou for m in found])
+    same = np.array([m.same_digit for m in found])
+    assert len(found) >= at_least and ious.min() >= MATCH_IOU and np.mean(ious >= MIN_IOU) >= SHARE
+    assert same.mean() >= SAME_DIGIT and all(m.close_call for m in found if not m.same_digit)
 
 
 def test_int8_gives_the_fp32_boxes_and_digits(shipped, pages):
     fp32, int8 = Detector(shipped / "best.onnx"), Detector(shipped / "best.int8.onnx")
-    assert int8.names == fp32.names and int8.imgsz == fp32.imgsz == 480
-    ious = []
+    assert int8.names == fp32.names and int8.imgsz == fp32.imgsz == Detector(shipped / "best.pt").imgsz
+    found = []
     for page in pages:
         (a,), (b,) = fp32.detect([page]), int8.detect([page])
-        ious += matched_ious(a, b)
+        found += matches(a, b)
         assert b.top_classes.shape == (len(b), 3) and (np.diff(b.top_scores, axis=1) <= 0).all()
-    assert_same_digits(ious)
+    assert_same_digits(found)
 
     batch = det.to_input([det.letterbox(page, int8.imgsz)[0] for page in pages])  # the raw output, batched
     raw32, raw8 = fp32.backend(batch), int8.backend(batch)
-    assert raw8.shape == raw32.shape == (len(pages), 4 + 40, 4725) and raw8.dtype == torch.float32
+    anchors = sum((int8.imgsz // stride) ** 2 for stride in (8, 16, 32))  # YOLOv8's three grids
+    assert raw8.shape == raw32.shape == (len(pages), 4 + len(fp32.backend.names), anchors)
+    assert raw8.dtype == torch.float32
     sure = raw32[:, 4:].amax(1) >= SURE  # (pages, anchors)
-    gaps = (raw8 - raw32).abs().transpose(1, 2)[sure]  # (sure anchors, 4 + 40)
+    gaps = (raw8 - raw32).abs().transpose(1, 2)[sure]  # (sure anchors, 4 + classes)
     assert len(gaps) >= 10 and gaps[:, :4].max() <= MAX_BOX_GAP and gaps[:, 4:].max() <= MAX_SCORE_GAP
     same_class = raw8[:, 4:].argmax(1)[sure] == raw32[:, 4:].argmax(1)[sure]
     assert same_class.float().mean() >= SHARE
@@ -108,15 +129,15 @@ def test_int8_keeps_the_box_decoding_and_the_first_convolution_in_fp32(shipped):
 def test_int8_on_turned_pages_and_in_tiles(shipped, pages):
     fp32, int8 = Detector(shipped / "best.onnx"), Detector(shipped / "best.int8.onnx")
     page = max(pages, key=lambda p: len(fp32.detect([p])[0]))
-    ious = []
+    found = []
     for turn in TURNS:
         (a,), (b,) = fp32.detect([turn_image(page, turn)]), int8.detect([turn_image(page, turn)])
         assert b.turn == a.turn and b.turn_confidence == pytest.approx(a.turn_confidence, abs=MAX_TURN_GAP)
-        ious += matched_ious(a, b)
-    assert_same_digits(ious)
+        found += matches(a, b)
+    assert_same_digits(found)
     (a,), (b,) = fp32.detect([page], tile=True), int8.detect([page], tile=True)
     assert a.windows == b.windows > 1
-    assert_same_digits(matched_ious(a, b), at_least=4)
+    assert_same_digits(matches(a, b), at_least=4)
 
 
 def test_detect_evaluate_and_the_app_run_the_int8_model(shipped, tiny_pages, pages, tmp_path, capsys):
