@@ -5,7 +5,7 @@ ultralytics' val mAP50 at the end of the day, and evaluate.py's figures on the c
 curve is how anyone sees whether more training still pays.
 
 Usage:
-    python -m digitdet.curve --hours 2.1 --images 152000 --val-map50 0.81 --metrics results/shipped/metrics.json \
+    python -m digitdet.curve --hours 2.1 --images 152000 --val-map50 0.81 --metrics results/shipped/metrics.json \\
         --recipe "imgsz 480 -> 640: small digits are missed"      # add a day (hours and images of that day)
     python -m digitdet.curve                                       # redraw weights/curve.png from the CSV
 """

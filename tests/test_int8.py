@@ -56,7 +56,8 @@ def pages(tiny_pages) -> list[np.ndarray]:
 
 @dataclass(frozen=True)
 class Match:
-    """A confident box of one model and the other model's box on the same ink (the one overlapping it most)."""
+    """A confident box of one model and the other model's box on the same ink: one of the same digit where there is
+    one (NMS keeps a box per class, so one glyph can carry a 3 and a 9), else the one overlapping it most."""
 
     iou: float  # with that box; 0 when the other model found nothing there
     same_digit: bool
@@ -68,12 +69,14 @@ def matches(fp32, int8) -> list[Match]:
     found = []
     for ours, theirs in ((fp32, int8), (int8, fp32)):
         for k in np.flatnonzero(ours.confidences >= SURE):
-            overlaps = iou(ours.boxes[k], theirs.boxes)[0] if len(theirs) else np.zeros(1)
-            j = int(overlaps.argmax())
-            same = len(theirs) > 0 and theirs.classes[j] == ours.classes[k]
-            close = len(theirs) > 0 and theirs.classes[j] in ours.top_classes[k, :2] \
-                and ours.classes[k] in theirs.top_classes[j, :2]
-            found.append(Match(float(overlaps[j]), bool(same), bool(close)))
+            if not len(theirs):
+                found.append(Match(0.0, False, False))
+                continue
+            overlaps = iou(ours.boxes[k], theirs.boxes)[0]
+            same = (overlaps >= MATCH_IOU) & (theirs.classes == ours.classes[k])
+            j = int(np.where(same, overlaps, -1).argmax() if same.any() else overlaps.argmax())
+            close = theirs.classes[j] in ours.top_classes[k, :2] and ours.classes[k] in theirs.top_classes[j, :2]
+            found.append(Match(float(overlaps[j]), bool(same[j]), bool(close)))
     return found
 
 
