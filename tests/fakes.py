@@ -118,9 +118,9 @@ class UprightDigits:
         raw = self.backend(batch)
         if not self.joint:
             return raw
-        scores = raw[:, 4:].transpose(1, 2)  # (batch, anchors, 40)
-        digits = orientation.digit_scores(scores.reshape(-1, scores.shape[-1]).numpy(), 0)
-        digits = torch.from_numpy(digits).reshape(*scores.shape[:2], -1).transpose(1, 2)
+        scores = raw[:, 4:].transpose(1, 2)  # (batch, anchors, 40); digit_scores takes them as rows
+        digits = torch.from_numpy(orientation.digit_scores(scores.numpy(), 0))
+        digits = digits.reshape(*scores.shape[:2], -1).transpose(1, 2)
         return torch.cat([raw[:, :4], digits], 1)
 
 

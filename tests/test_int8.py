@@ -74,7 +74,7 @@ def matches(fp32, int8) -> list[Match]:
                 continue
             overlaps = iou(ours.boxes[k], theirs.boxes)[0]
             same = (overlaps >= MATCH_IOU) & (theirs.classes == ours.classes[k])
-            j = int(np.where(same, overlaps, -1).argmax() if same.any() else overlaps.argmax())
+            j = int(np.argmax(overlaps + same))  # a same-digit box on the same ink ranks above any other (IoU <= 1)
             close = theirs.classes[j] in ours.top_classes[k, :2] and ours.classes[k] in theirs.top_classes[j, :2]
             found.append(Match(float(overlaps[j]), bool(same[j]), bool(close)))
     return found
