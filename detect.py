@@ -7,9 +7,9 @@ scores, and the numbers read in reading order (lines top to bottom, numbers left
 
 SOURCE is an image, a folder (its images, not subfolders) or a quoted glob ("scans/**/*.png"). Photos are read
 as a viewer shows them: EXIF orientation, grayscale, transparency (onto white) and 16-bit are handled. Images so
-large that 40-pixel digits would vanish at the model's input size are also run as overlapping tiles (--tile
-forces this, e.g. for small digits in a small image). An unreadable file is reported and skipped; the exit code
-is 1 if any image failed.
+large that 40-pixel digits would vanish at the model's input size, and images whose digits come out small (a page
+of small handwriting), are also run as overlapping tiles (--tile forces them, --no-tile never). An unreadable
+file is reported and skipped; the exit code is 1 if any image failed.
 
 An orientation-aware model (train.py --orientation) also finds each page's quarter turn from all its digits: the
 numbers are read as on the upright page, the line says "page turned 90°", the JSON gives "turn" (degrees
@@ -112,8 +112,9 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
         save_images: write annotated copies.
         save_json: write detections.json (every digit and number of every image).
         save_csv: write detections.csv (one row per digit).
-        tile: None: tile images too large for the model's input size; True: always; False: never.
-        tile_size: tile side in pixels when tiling (default: twice imgsz).
+        tile: None: tile images too large for the model's input size and images of small digits; True: always;
+            False: never.
+        tile_size: tile side in pixels when tiling (default: twice imgsz, or 60% of a smaller image's side).
         onnx: run the .onnx file beside `weights` with onnxruntime.
         int8: run the int8 model beside `weights` (NAME.int8.onnx, `--export int8`) with onnxruntime.
         threads: CPU threads for inference (default: the libraries' choice).
@@ -210,12 +211,9 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--json", dest="save_json", action="store_true", help="write detections.json")
     parser.add_argument("--csv", dest="save_csv", action="store_true", help="write detections.csv")
     parser.add_argument("--no-images", dest="save_images", action="store_false", help="write no annotated copies")
-    tiling = parser.add_mutually_exclusive_group()
-    tiling.add_argument("--tile", dest="tile", action="store_true", default=None,
-                        help="always run overlapping tiles too (default: only for images too large for imgsz)")
-    tiling.add_argument("--no-tile", dest="tile", action="store_false", help="never tile")
+    cli.add_tile_options(parser)
     parser.add_argument("--tile-size", type=cli.integer(32), default=None,
-                        help="tile side in pixels when tiling (default: 2 x imgsz)")
+                        help="tile side in pixels when tiling (default: 2 x imgsz, or 60%% of a smaller image's side)")
     engine = parser.add_mutually_exclusive_group()
     engine.add_argument("--onnx", action="store_true", help="run the .onnx beside --weights with onnxruntime")
     engine.add_argument("--int8", action="store_true",

@@ -85,20 +85,21 @@ class UltralyticsPredictor:
 
 class DetectorPredictor:
     """detect.py's Detector as a Predictor, so that what is scored is exactly what detect.py reports: its own
-    letterbox and NMS, tiles for images too large for the model, and onnxruntime for an .onnx file."""
+    letterbox and NMS, tiles (for images too large for the model and images of small digits; `tile` as detect.py's
+    --tile/--no-tile), and onnxruntime for an .onnx file."""
 
-    def __init__(self, detector: Detector):
-        self.detector = detector
+    def __init__(self, detector: Detector, tile: bool | None = None):
+        self.detector, self.tile = detector, tile
         self.names, self.imgsz = detector.names, detector.imgsz
 
     def __call__(self, images: list[np.ndarray]) -> list[Detections]:
-        return self.detector.detect(images)
+        return self.detector.detect(images, self.tile)
 
 
 def load_predictor(engine: str, weights: str | Path, imgsz: int | None, conf: float, iou: float, max_det: int,
-                   device: str | None, batch: int) -> Predictor:
-    """ultralytics: YOLO.predict; detect: detect.py's Detector on the .pt; onnx: on the .onnx export beside it;
-    onnx-int8: on the int8 model beside it (NAME.int8.onnx)."""
+                   device: str | None, batch: int, tile: bool | None = None) -> Predictor:
+    """ultralytics: YOLO.predict (which never tiles); detect: detect.py's Detector on the .pt; onnx: on the .onnx
+    export beside it; onnx-int8: on the int8 model beside it (NAME.int8.onnx)."""
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
     if engine == "ultralytics":
@@ -109,7 +110,7 @@ def load_predictor(engine: str, weights: str | Path, imgsz: int | None, conf: fl
               f"finds each page's turn and reports digits 0-9", file=sys.stderr)
     weights = (Path(weights).with_suffix(".onnx") if engine == "onnx" else int8_path(weights) if engine == "onnx-int8"
                else weights)
-    return DetectorPredictor(Detector(weights, imgsz, conf, iou, device or "cpu", batch=batch, max_det=max_det))
+    return DetectorPredictor(Detector(weights, imgsz, conf, iou, device or "cpu", batch=batch, max_det=max_det), tile)
 
 
 @dataclass
@@ -211,7 +212,8 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
         imgsz: int | None = None, conf: float = 0.001, iou: float = 0.7, turns: Sequence[int] = (0,),
         name: str = "exp", batch: int = 16, max_det: int = 300, device: str | None = None,
         engine: str = "ultralytics", project: str | Path = RESULTS, exist_ok: bool = False,
-        predictor: Predictor | None = None, verbose: bool = True, max_pixels: int | None = MAX_PIXELS) -> dict:
+        predictor: Predictor | None = None, verbose: bool = True, max_pixels: int | None = MAX_PIXELS,
+        tile: bool | None = None) -> dict:
     """Evaluate a model on a split of a YOLO dataset; write results/<name>/ and return what metrics.json holds.
 
     Args:
@@ -234,6 +236,8 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
         predictor: where predictions come from instead of `weights` and `engine` (any Predictor).
         verbose: print the tables and a progress bar.
         max_pixels: images with more pixels are refused before they are decoded (None: any size).
+        tile: detect.py's Detector only: None tiles as detect.py does (images too large for imgsz, and images of
+            small digits), True always, False never.
     Returns:
         the metrics.json content: settings, "rotations" (turn -> metrics), "mean" (over turns), "save_dir".
     """
@@ -251,7 +255,7 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
     if predictor is None:
         if weights is None:
             raise ValueError("give weights (or a predictor)")
-        predictor = load_predictor(engine, weights, imgsz, conf, iou, max_det, device, batch)
+        predictor = load_predictor(engine, weights, imgsz, conf, iou, max_det, device, batch, tile)
     if getattr(predictor, "names", dataset.names) != dataset.names:
         raise DatasetError(f"{dataset.yaml_path}: class names {dataset.names} differ from the model's "
                            f"{predictor.names}; evaluate on data labeled with the model's classes")
@@ -261,7 +265,8 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
     mean = mean_over_turns(evaluations)
     report = {"weights": str(weights) if weights is not None else None, "data": str(dataset.yaml_path),
               "split": split, "engine": engine,
-              "imgsz": getattr(predictor, "imgsz", imgsz), "conf": conf, "iou": iou, "max_det": max_det,
+              "imgsz": getattr(predictor, "imgsz", imgsz), "tile": getattr(predictor, "tile", None), "conf": conf,
+              "iou": iou, "max_det": max_det,
               "rotations": {str(t): e.to_json() for t, e in evaluations.items()}, "mean": json_safe(mean)}
     folder = output_folder(runtime.project_path(project), name, exist_ok)
     with build_into(folder, overwrite=exist_ok) as building:
@@ -326,6 +331,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                              "onnx-int8: on the int8 model beside it (NAME.int8.onnx)")
     parser.add_argument("--project", type=Path, default=RESULTS, help="folder for results (default: results/)")
     parser.add_argument("--exist-ok", action="store_true", help="replace results/<name>/ if it exists")
+    cli.add_tile_options(parser)  # detect.py's pipeline only (ultralytics' predict never tiles)
     parser.add_argument("--max-pixels", type=cli.integer(1), default=MAX_PIXELS,
                         help=f"refuse images with more pixels, before decoding them (default: {MAX_PIXELS})")
     return parser.parse_args(argv)

@@ -15,6 +15,9 @@ even for a weak model whose mAP is near 0. For an orientation-aware model (40 jo
 read as their digit (class mod 10), while ours come from the page's turn (digitdet.orientation): its mAP50 and the
 reproduction then differ for that reason too.
 
+A last row runs the int8 model as detect.py does, with tiles for pages of small digits (digitdet.detector): what
+the tiles cost and what they find.
+
 Goals: our ONNX path at least 1.5x, our int8 path at least 2.5x the pages/s of plain ultralytics predict on THREADS
 threads, at the same size; int8 mAP50 within 0.005 of the fp32 ONNX path's.
 
@@ -58,6 +61,7 @@ SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 SECOND_SIZE = 640  # ultralytics' default, beside the model's trained size
 AS_IT_COMES = "ultralytics, as it comes"
 ONNX, INT8 = "ours, ONNX Runtime", "ours, ONNX Runtime int8"
+INT8_TILED = "ours, int8, tiles as detect.py"  # pages of small digits also run as tiles, in one batch
 PROFILED_PAGES = 20
 TOP_NODES = 12
 
@@ -94,9 +98,10 @@ def load_pages(data_yaml: Path, split: str, limit: int) -> tuple[list[np.ndarray
     return images, truths
 
 
-def ours(detector: Detector, threads: int) -> DetectPath:
+def ours(detector: Detector, threads: int, tile: bool | None = False) -> DetectPath:
+    """`tile` False: the same work as ultralytics, one pass per page; None: tiles as detect.py decides."""
     def predict(image: np.ndarray) -> dict:
-        (found,) = detector.detect([image], tile=False)  # the same work as ultralytics: one pass per page
+        (found,) = detector.detect([image], tile=tile)
         return {"boxes": torch.from_numpy(found.boxes), "scores": torch.from_numpy(found.confidences),
                 "labels": torch.from_numpy(found.classes)}
     return DetectPath(predict, threads)
@@ -173,7 +178,8 @@ def run(weights: Path = DEFAULT_WEIGHTS, pages: int = 100, size: int = 640, thre
                            forced(threads): plain_ultralytics(pt, side, conf, iou, threads, images[0]),
                            "ours, PyTorch": ours(Detector(pt, side, conf, iou, threads=threads, batch=1), threads),
                            ONNX: ours(Detector(onnx, side, conf, iou, threads=threads, batch=1), threads),
-                           INT8: ours(Detector(int8, side, conf, iou, threads=threads, batch=1), threads)}
+                           INT8: ours(Detector(int8, side, conf, iou, threads=threads, batch=1), threads),
+                           INT8_TILED: ours(Detector(int8, side, conf, iou, threads=threads), threads, tile=None)}
         results = measure({(side, name): path for side, named in paths.items() for name, path in named.items()},
                           images, truths, warmup)
         by_size = {side: {name: results[side, name] for name in named} for side, named in paths.items()}
@@ -254,10 +260,10 @@ def report(results: dict, threads: int, load_before: tuple, load_after: tuple) -
             continue
         base, base_forced = rows[AS_IT_COMES]["pages_per_s"], rows[forced(threads)]["pages_per_s"]
         lines += [f"imgsz {side}:",
-                  f"  {'path':28s} {'median ms':>9s} {'pages/s':>8s} {'x as it comes':>13s} {'x ' + against:>11s} "
+                  f"  {'path':30s} {'median ms':>9s} {'pages/s':>8s} {'x as it comes':>13s} {'x ' + against:>11s} "
                   f"{'mAP50':>7s} {'reproduces ultralytics':>22s}"]
         for name, r in rows.items():
-            lines.append(f"  {name:28s} {r['median_ms']:9.1f} {r['pages_per_s']:8.2f} "
+            lines.append(f"  {name:30s} {r['median_ms']:9.1f} {r['pages_per_s']:8.2f} "
                          f"{r['pages_per_s'] / base:12.2f}x {r['pages_per_s'] / base_forced:10.2f}x "
                          f"{r['map50']:7.4f} {r['reproduced']:21.1%}")
         onnx, int8 = rows[ONNX], rows[INT8]

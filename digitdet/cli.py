@@ -66,6 +66,15 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that the same cleanup runs (a folder being built is removed)."""
 
 
+def add_tile_options(parser: argparse.ArgumentParser) -> None:
+    """--tile / --no-tile into `tile` (None: the Detector decides per image), as detect.py and evaluate.py take it."""
+    tiling = parser.add_mutually_exclusive_group()
+    tiling.add_argument("--tile", dest="tile", action="store_true", default=None,
+                        help="always run overlapping tiles too (default: for images too large for imgsz and for "
+                             "images of small digits)")
+    tiling.add_argument("--no-tile", dest="tile", action="store_false", help="never tile")
+
+
 def one_line_errors(main: Callable[..., int]) -> Callable[..., int]:
     """Wrap a script's main(): bad input ends in `error: <message>` (exit 1), Ctrl-C in `interrupted` (exit 130)
     and SIGTERM in `terminated` (exit 143), each one line on stderr; cleanup code runs in all three cases."""

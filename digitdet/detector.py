@@ -13,8 +13,11 @@ and each box gets the digit that fits it (digitdet.orientation); Detections.turn
 Tiling: a model finds digits down to about MIN_INPUT_DIGIT pixels tall at its input. An image shrunk to the input
 size by more than SMALLEST_DIGIT / MIN_INPUT_DIGIT would lose digits SMALLEST_DIGIT pixels tall, so such images
 are also run as overlapping tiles of TILE_SHRINK x imgsz pixels, beside the whole-image pass that finds the
-digits too large for a tile. A tile's detections that touch one of its inner edges are cut digits and dropped
-(the overlap shows them whole in a neighbour); the rest are merged greedily by intersection over the smaller box.
+digits too large for a tile. Any other image whose whole-image pass finds digits that are, at the median, under
+SMALL_DIGITS pixels tall at the input (a page of small handwriting) is run again as 2 x 2 or more tiles of 60% of
+its side, which enlarge its digits 1.7x; images of large digits (a sign, a meter) are run once. A tile's
+detections that touch one of its inner edges are cut digits and dropped (the overlap shows them whole in a
+neighbour); the rest are merged greedily by intersection over the smaller box.
 """
 
 from __future__ import annotations
@@ -44,6 +47,9 @@ TOP_K = 3
 SMALLEST_DIGIT = 40  # digits this tall (original pixels) must be found in any image, however large
 MIN_INPUT_DIGIT = 16  # below this height at the model's input (twice the finest stride, 8) digits are missed
 TILE_SHRINK = 2  # tiles of 2 x imgsz pixels: a SMALLEST_DIGIT digit is 20 pixels at the input
+SMALL_DIGITS = 3 * MIN_INPUT_DIGIT  # whole-pass median digit height (input pixels) under which an image is tiled
+SMALL_DIGITS_CONF = 0.25  # the detections that decide it: those a user would see, whatever conf a caller asks
+ENLARGING_TILE = 0.6  # of the image's longer side: tiles for an image too small for TILE_SHRINK x imgsz tiles
 TILE_OVERLAP = 0.25  # of the tile side: digits up to this size are whole in some tile
 EDGE_MARGIN = 0.02  # of the tile side: a box this close to an inner tile edge is a cut digit
 MERGE_IOS = 0.5  # intersection over the smaller box above which two detections from different passes are one
@@ -170,14 +176,27 @@ def needs_tiles(width: int, height: int, imgsz: int) -> bool:
 
 def plan_windows(width: int, height: int, imgsz: int, tile: bool | None = None,
                  tile_size: int | None = None) -> list[Window]:
-    """The whole image, plus tiles when `tile` is True, or when None (automatic) and the image needs them.
-
-    Forced tiles on an image too small for TILE_SHRINK x imgsz tiles are 60% of its longer side (2 x 2 at least)."""
+    """The whole image, plus tiles when `tile` is True, or when None (automatic) and the image is too large for
+    imgsz (Detector.detect adds tiles for small digits after the whole-image pass)."""
     whole = Window(0, 0, width, height, whole=True)
     if tile is False or (tile is None and not needs_tiles(width, height, imgsz)):
         return [whole]
-    side = tile_size or min(TILE_SHRINK * imgsz, math.ceil(0.6 * max(width, height)))
-    return [whole] + tile_windows(width, height, side)
+    return [whole] + tiles(width, height, imgsz, tile_size)
+
+
+def tiles(width: int, height: int, imgsz: int, tile_size: int | None = None) -> list[Window]:
+    """Tiles of `tile_size`, by default TILE_SHRINK x imgsz, or ENLARGING_TILE of the longer side where the image is
+    too small for those (2 x 2 at least)."""
+    side = tile_size or min(TILE_SHRINK * imgsz, math.ceil(ENLARGING_TILE * max(width, height)))
+    return tile_windows(width, height, side)
+
+
+def small_digits(boxes: np.ndarray, scores: torch.Tensor, gain: float) -> bool:
+    """Whether a whole-image pass's digits (boxes in image pixels, class scores) are, at the median, under
+    SMALL_DIGITS pixels tall at the model's input (`gain`: input pixels per image pixel). No digits: False."""
+    shown = (scores.max(1).values >= SMALL_DIGITS_CONF).numpy() if len(scores) else np.zeros(0, bool)
+    heights = (boxes[shown, 3] - boxes[shown, 1]) * gain
+    return bool(len(heights)) and float(np.median(heights)) < SMALL_DIGITS
 
 
 def merge(boxes: np.ndarray, scores: np.ndarray, from_windows: list[Window], width: int, height: int) -> np.ndarray:
@@ -340,24 +359,20 @@ class Detector:
 
     def detect(self, images: list[np.ndarray], tile: bool | None = None, tile_size: int | None = None,
                conf: float | None = None) -> list[Detections]:
-        """Digits in each BGR uint8 image, in its own pixels. `tile`: None decides per image, True forces tiles
-        (of `tile_size` pixels, default TILE_SHRINK x imgsz), False never tiles. `conf`: this call's minimum
-        confidence instead of the detector's."""
+        """Digits in each BGR uint8 image, in its own pixels. `tile`: None decides per image (tiles for images too
+        large for imgsz, and for images of small digits), True forces tiles (of `tile_size` pixels, default
+        TILE_SHRINK x imgsz), False never tiles. `conf`: this call's minimum confidence instead of the
+        detector's."""
+        conf = self.conf if conf is None else conf
         plans = [plan_windows(im.shape[1], im.shape[0], self.imgsz, tile, tile_size) for im in images]
-        jobs = [(k, window) for k, windows in enumerate(plans) for window in windows]
         found: list[list] = [[] for _ in images]  # per image: (boxes, scores, window) for each window
         seconds = [0.0] * len(images)
-        for start in range(0, len(jobs), self.batch):
-            began = time.perf_counter()
-            chunk = jobs[start:start + self.batch]
-            boxed = [letterbox(images[k][w.y0:w.y1, w.x0:w.x1], self.imgsz) for k, w in chunk]
-            raw = self.backend(to_input([pixels for pixels, _ in boxed]))
-            kept = nms(raw, self.conf if conf is None else conf, self.iou, self.max_det, self.groups)
-            for (k, window), (_, lb), (boxes, scores) in zip(chunk, boxed, kept):
-                found[k].append((to_window_pixels(boxes, lb, window), scores, window))
-            share = (time.perf_counter() - began) / len(chunk)
-            for k, _ in chunk:
-                seconds[k] += share
+        self.run_windows(images, plans, conf, found, seconds)
+        if tile is None:  # a second pass, of tiles, for the images whose digits came out small
+            plans = [tiles(im.shape[1], im.shape[0], self.imgsz, tile_size)
+                     if len(runs) == 1 and small_digits(runs[0][0], runs[0][1], self.imgsz / max(im.shape[:2]))
+                     else [] for im, runs in zip(images, found)]
+            self.run_windows(images, plans, conf, found, seconds)
         results = []
         for k, image in enumerate(images):
             began = time.perf_counter()
@@ -365,6 +380,23 @@ class Detector:
             detections.seconds = seconds[k] + time.perf_counter() - began
             results.append(detections)
         return results
+
+    def run_windows(self, images: list[np.ndarray], plans: list[list[Window]], conf: float, found: list[list],
+                    seconds: list[float]) -> None:
+        """Run each image's planned windows in batches, appending (boxes, scores, window) to its `found` list and
+        its share of the time to `seconds`."""
+        jobs = [(k, window) for k, windows in enumerate(plans) for window in windows]
+        for start in range(0, len(jobs), self.batch):
+            began = time.perf_counter()
+            chunk = jobs[start:start + self.batch]
+            boxed = [letterbox(images[k][w.y0:w.y1, w.x0:w.x1], self.imgsz) for k, w in chunk]
+            raw = self.backend(to_input([pixels for pixels, _ in boxed]))
+            kept = nms(raw, conf, self.iou, self.max_det, self.groups)
+            for (k, window), (_, lb), (boxes, scores) in zip(chunk, boxed, kept):
+                found[k].append((to_window_pixels(boxes, lb, window), scores, window))
+            share = (time.perf_counter() - began) / len(chunk)
+            for k, _ in chunk:
+                seconds[k] += share
 
     def collect(self, found: list, width: int, height: int) -> Detections:
         """One image's detections from its windows, merged when there are several, most confident first."""

@@ -235,11 +235,47 @@ def test_tiling_finds_40_pixel_digits_in_a_large_photo(blobs):
     assert_found(tiled, digits, tolerance=2.01)  # an edge pixel at the input is 2 pixels here
 
 
+def test_pages_of_small_digits_are_tiled_and_pages_of_large_ones_are_not(blobs):
+    side = 2 * blobs.imgsz  # the input shows the page at half size
+    paper = np.full((side, side, 3), 255, np.uint8)
+    for height, tiled in ((2 * det.SMALL_DIGITS + 4, False), (2 * det.SMALL_DIGITS - 4, True)):  # 50, 46 px in
+        digits = [(3, 20, 20, 60, 20 + height), (7, 120, 20, 160, 20 + height)]
+        (found,) = blobs.detect([draw_digits(paper, digits)])
+        assert found.windows == (1 + len(det.tiles(side, side, blobs.imgsz)) if tiled else 1), height
+        assert_found(found, digits, tolerance=2.01)
+
+    large = [(1, 20, 20, 60, 130)]  # one large digit beside many small ones: the median decides
+    tall = [(d, 20 + 14 * i, 200, 30 + 14 * i, 220) for i, d in enumerate([4, 5, 6])]  # 10 px at the input
+    (found,) = blobs.detect([draw_digits(paper, large + tall)])
+    assert found.windows > 1
+
+
+def test_tiles_find_the_digits_too_small_for_the_whole_page(blobs):
+    side = 2 * blobs.imgsz
+    found_whole = written(["4821", "07"], x0=20, y0=20, height=20, width=12, pitch=20, space=20, line_pitch=60)
+    too_small = written(["15"], x0=20, y0=200, height=14, width=9, pitch=20, space=20, line_pitch=0)
+    page = draw_digits(np.full((side, side, 3), 255, np.uint8), found_whole + too_small)  # 10 and 7 px in
+    (whole,) = blobs.detect([page], tile=False)
+    assert_found(whole, found_whole, tolerance=2.01)  # a stand-in model misses digits under 8 px at its input
+    (tiled,) = blobs.detect([page])
+    assert tiled.windows > 1
+    assert_found(tiled, found_whole + too_small, tolerance=2.01)  # a tile shows them 1.7x larger
+
+
+def test_only_confident_digits_decide_the_tiles():
+    boxes = np.array([[0, 0, 10, 100], [0, 0, 10, 100], [0, 0, 10, 20]], np.float32)  # 100, 100, 20 px tall
+    scores = torch.tensor([[0.9, 0.0], [0.0, 0.3], [0.2, 0.1]])
+    assert not det.small_digits(boxes, scores, gain=1.0)  # median of 100 and 100: the 20 px box is not confident
+    assert det.small_digits(boxes, scores, gain=0.4)  # 40 px at the input
+    assert not det.small_digits(boxes[2:], scores[2:], gain=1.0)  # no confident digit: nothing to decide on
+    assert not det.small_digits(np.zeros((0, 4), np.float32), torch.zeros(0, 2), gain=1.0)
+
+
 def test_json_csv_and_terminal_line_of_a_known_page(blobs, tmp_path, capsys):
     digits = written(["4821 07", "15"], x0=30, y0=40, height=40, width=24, pitch=30, space=30, line_pitch=70)
     page = tmp_path / "page.png"
     cv2.imwrite(str(page), draw_digits(np.full((200, 320, 3), 255, np.uint8), digits))
-    detect.run([page], detector=blobs, save_dir=tmp_path / "out", save_json=True, save_csv=True)
+    detect.run([page], detector=blobs, save_dir=tmp_path / "out", save_json=True, save_csv=True, tile=False)
     line = capsys.readouterr().out.splitlines()[0]
     assert re.fullmatch(r"page\.png: 8 digits, 3 numbers: 4821 07 15 \(\d+ ms\)", line), line
 

@@ -137,7 +137,8 @@ def assert_agrees_with_ultralytics_val(model, data, imgsz, folder, monkeypatch) 
 
     val's NMS keeps a box once for every class above conf (multi_label, hard-coded); predict and detect.py keep only
     the best class, which is what we score. For a weak model the second choices add about 0.02 to val's mAP50 (the
-    README's table), so val runs here with single-label NMS: what is compared is the metric arithmetic.
+    README's table), so val runs here with single-label NMS, and ours without tiles (val never tiles): what is
+    compared is the metric arithmetic.
     """
     from ultralytics import YOLO
     from ultralytics.models.yolo.detect import DetectionValidator
@@ -151,11 +152,12 @@ def assert_agrees_with_ultralytics_val(model, data, imgsz, folder, monkeypatch) 
                    name="theirs", verbose=False)
     if isinstance(model, (str, Path)):
         ours = evaluate.run(model, data, split="val", imgsz=imgsz, batch=4, project=folder, name="ours",
-                            verbose=False)["rotations"]["0"]
+                            verbose=False, tile=False)["rotations"]["0"]
         theirs = YOLO(str(model)).val(data=str(data), workers=0, device="cpu", **options).box
         theirs = {"map50": theirs.map50, "map50_95": theirs.map}
     else:
-        predictor = evaluate.DetectorPredictor(Detector("stand-in", imgsz, conf=0.001, iou=0.7, batch=4, backend=model))
+        predictor = evaluate.DetectorPredictor(Detector("stand-in", imgsz, conf=0.001, iou=0.7, batch=4, backend=model),
+                                               tile=False)
         ours = evaluate.run(data=data, split="val", batch=4, project=folder, name="ours", verbose=False,
                             predictor=predictor)["rotations"]["0"]
         validator = DetectionValidator(args=dict(data=str(data), workers=0, device="cpu", **options))
