@@ -7,6 +7,7 @@ curve is how anyone sees whether more training still pays.
 Usage:
     python -m digitdet.curve --hours 2.1 --images 152000 --val-map50 0.81 --metrics results/shipped/metrics.json \\
         --recipe "imgsz 480 -> 640: small digits are missed"      # add a day (hours and images of that day)
+    python -m digitdet.curve ... --continues 3                     # a day that went on from row 3's model
     python -m digitdet.curve                                       # redraw weights/curve.png from the CSV
 """
 
@@ -45,10 +46,13 @@ def test_figures(metrics_json: Path) -> dict[str, float]:
 
 
 def add_row(hours: float, images: int, val_map50: float, metrics_json: Path, recipe: str, date: str | None = None,
-            path: Path = CURVE_CSV) -> dict:
-    """Append a day: its hours and images are added to the previous row's totals."""
+            path: Path = CURVE_CSV, continues: int | None = None) -> dict:
+    """Append a day: its hours and images are added to the totals of the row whose model it went on from
+    (`continues`, counted from 1; default the last row, or none for a model trained from scratch)."""
     rows = read_rows(path)
-    last = rows[-1] if rows else {"hours": 0, "images": 0}
+    if continues is not None and not 1 <= continues <= len(rows):
+        raise ValueError(f"{path}: no row {continues} to continue from (it has {len(rows)})")
+    last = rows[(continues or len(rows)) - 1] if rows else {"hours": 0, "images": 0}
     row = {"date": date or datetime.date.today().isoformat(), "hours": round(float(last["hours"]) + hours, 2),
            "images": int(last["images"]) + images, "recipe": recipe, "val_map50": round(val_map50, 4),
            **{key: round(value, 4) for key, value in test_figures(metrics_json).items()}}
@@ -93,6 +97,8 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--val-map50", type=float, help="ultralytics' val mAP50 of the day's best checkpoint")
     parser.add_argument("--metrics", type=Path, help="evaluate.py's metrics.json at turns 0,90,180,270")
     parser.add_argument("--recipe", default="", help="the day's recipe change and why")
+    parser.add_argument("--continues", type=int, default=None,
+                        help="row (from 1) whose model this day went on from, when not the last one's")
     parser.add_argument("--date", help="the row's date (default: today)")
     parser.add_argument("--csv", type=Path, default=CURVE_CSV, help="default: %(default)s")
     return parser.parse_args(argv)
@@ -106,7 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if opt.metrics is not None:
-            print(add_row(opt.hours, opt.images, opt.val_map50, opt.metrics, opt.recipe, opt.date, opt.csv))
+            print(add_row(opt.hours, opt.images, opt.val_map50, opt.metrics, opt.recipe, opt.date, opt.csv,
+                          opt.continues))
         print(f"drew {draw(opt.csv)}")
     except (OSError, ValueError, KeyError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -31,6 +31,18 @@ def test_days_add_up_and_keep_their_figures(tmp_path):
     assert rows[1]["recipe"] == "bf16"
 
 
+def test_a_day_that_went_on_from_an_earlier_row_adds_to_its_totals(tmp_path):
+    csv_path = tmp_path / "curve.csv"
+    for hours, images, name in ((2.0, 10000, "a"), (1.5, 4000, "b")):  # b: measured, not gone on from
+        curve.add_row(hours, images, 0.5, write_metrics(tmp_path / f"{name}.json", 0.5, 0.4), name, path=csv_path)
+    row = curve.add_row(1.25, 6000, 0.6, write_metrics(tmp_path / "c.json", 0.6, 0.5), "c", path=csv_path,
+                        continues=1)
+    assert (row["hours"], row["images"]) == (3.25, 16000)
+    with pytest.raises(ValueError, match="no row 4 to continue from"):
+        curve.add_row(1, 1, 0.5, write_metrics(tmp_path / "d.json", 0.5, 0.4), "", path=csv_path, continues=4)
+    assert len(curve.read_rows(csv_path)) == 3
+
+
 def test_a_row_needs_the_mean_over_turns(tmp_path):
     metrics = tmp_path / "m.json"
     metrics.write_text(json.dumps({"rotations": {"0": {"map50": 0.5}}}))
