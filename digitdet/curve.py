@@ -25,7 +25,7 @@ from digitdet.atomic import replaced
 
 CURVE_CSV = runtime.PROJECT_ROOT / "weights" / "curve.csv"
 FIELDS = ("date", "hours", "images", "recipe", "val_map50", "test_map50", "test_map50_turns", "test_map50_95",
-          "read_exactly", "turn_right")
+          "read_exactly", "turn_right", "continues")  # continues: the row (from 1) a day went on from; empty: above
 
 
 def read_rows(path: Path = CURVE_CSV) -> list[dict]:
@@ -55,7 +55,7 @@ def add_row(hours: float, images: int, val_map50: float, metrics_json: Path, rec
     last = rows[(continues or len(rows)) - 1] if rows else {"hours": 0, "images": 0}
     row = {"date": date or datetime.date.today().isoformat(), "hours": round(float(last["hours"]) + hours, 2),
            "images": int(last["images"]) + images, "recipe": recipe, "val_map50": round(val_map50, 4),
-           **{key: round(value, 4) for key, value in test_figures(metrics_json).items()}}
+           **{key: round(value, 4) for key, value in test_figures(metrics_json).items()}, "continues": continues or ""}
     with replaced(path) as partial, partial.open("w", newline="") as file:
         writer = csv.DictWriter(file, FIELDS)
         writer.writeheader()
@@ -63,19 +63,31 @@ def add_row(hours: float, images: int, val_map50: float, metrics_json: Path, rec
     return row
 
 
+def parent(rows: list[dict], i: int) -> int | None:
+    """The index of the row whose model row i went on from: its `continues` (from 1), else the row above."""
+    continues = rows[i].get("continues")
+    return int(continues) - 1 if continues else (i - 1 if i else None)
+
+
 def draw(path: Path = CURVE_CSV) -> Path:
-    """curve.png beside the CSV: val and test mAP50 against cumulative training hours, each point dated."""
+    """curve.png beside the CSV: val and test mAP50 against cumulative training hours, each point dated and joined
+    to the day it went on from."""
     import matplotlib.pyplot as plt  # pyplot only where a plot is drawn
 
     rows = read_rows(path)
     if not rows:
         raise ValueError(f"{path}: no rows to draw")
     hours = [float(row["hours"]) for row in rows]
+    parents = [parent(rows, i) for i in range(len(rows))]
     fig, ax = plt.subplots(figsize=(9, 5.5), tight_layout=True)
-    for key, label, style in (("test_map50", "test mAP50, upright", "o-"),
-                              ("test_map50_turns", "test mAP50, mean over 0/90/180/270", "s-"),
-                              ("val_map50", "val mAP50 (ultralytics, upright val pages)", "^--")):
-        ax.plot(hours, [float(row[key]) for row in rows], style, label=label)
+    for key, label, marker, line in (("test_map50", "test mAP50, upright", "o", "-"),
+                                     ("test_map50_turns", "test mAP50, mean over 0/90/180/270", "s", "-"),
+                                     ("val_map50", "val mAP50 (ultralytics, upright val pages)", "^", "--")):
+        values = [float(row[key]) for row in rows]
+        points = ax.plot(hours, values, marker, label=label)[0]
+        for i, j in enumerate(parents):  # each day joined to the model it went on from
+            if j is not None:
+                ax.plot([hours[j], hours[i]], [values[j], values[i]], line, color=points.get_color())
     for row, x in zip(rows, hours):
         ax.annotate(f"{row['date']}\n{int(row['images']) / 1000:.0f}k images", (x, float(row["test_map50"])),
                     textcoords="offset points", xytext=(4, -24), fontsize=7)
