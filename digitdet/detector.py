@@ -194,7 +194,7 @@ def tiles(width: int, height: int, imgsz: int, tile_size: int | None = None) -> 
 def small_digits(boxes: np.ndarray, scores: torch.Tensor, gain: float) -> bool:
     """Whether a whole-image pass's digits (boxes in image pixels, class scores) are, at the median, under
     SMALL_DIGITS pixels tall at the model's input (`gain`: input pixels per image pixel). No digits: False."""
-    shown = (scores.max(1).values >= SMALL_DIGITS_CONF).numpy() if len(scores) else np.zeros(0, bool)
+    shown = (scores.max(1).values >= SMALL_DIGITS_CONF).numpy()
     heights = (boxes[shown, 3] - boxes[shown, 1]) * gain
     return bool(len(heights)) and float(np.median(heights)) < SMALL_DIGITS
 
@@ -369,9 +369,7 @@ class Detector:
         seconds = [0.0] * len(images)
         self.run_windows(images, plans, conf, found, seconds)
         if tile is None:  # a second pass, of tiles, for the images whose digits came out small
-            plans = [tiles(im.shape[1], im.shape[0], self.imgsz, tile_size)
-                     if len(runs) == 1 and small_digits(runs[0][0], runs[0][1], self.imgsz / max(im.shape[:2]))
-                     else [] for im, runs in zip(images, found)]
+            plans = [self.small_digit_tiles(image, runs, tile_size) for image, runs in zip(images, found)]
             self.run_windows(images, plans, conf, found, seconds)
         results = []
         for k, image in enumerate(images):
@@ -380,6 +378,16 @@ class Detector:
             detections.seconds = seconds[k] + time.perf_counter() - began
             results.append(detections)
         return results
+
+    def small_digit_tiles(self, image: np.ndarray, runs: list, tile_size: int | None) -> list[Window]:
+        """Tiles for an image that ran as a whole only and whose digits came out small there; else none."""
+        if len(runs) > 1:  # already tiled for its size
+            return []
+        boxes, scores, _ = runs[0]
+        height, width = image.shape[:2]
+        if not small_digits(boxes, scores, self.imgsz / max(width, height)):
+            return []
+        return tiles(width, height, self.imgsz, tile_size)
 
     def run_windows(self, images: list[np.ndarray], plans: list[list[Window]], conf: float, found: list[list],
                     seconds: list[float]) -> None:
