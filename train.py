@@ -8,6 +8,7 @@ Usage:
     python train.py --orientation                            # 40 joint classes (digit x quarter turn): detect.py
                                                              # then finds each page's orientation, 6 apart from 9
     python train.py --name digits --resume                   # continue the interrupted run runs/digits
+    python train.py --name digits --resume --time 1.5        # ... refitting its schedule to 1.5 hours in all
     python train.py --time 6 --epoch-images 2000             # six hours in epochs of 2000 images: validation
                                                              # and last.pt every few minutes, for --resume
     python train.py --device 0,1,2,3 --batch 64              # four GPUs (ultralytics' DDP)
@@ -181,7 +182,8 @@ def run(data: str | Path = DEFAULT_DATA, weights: str | Path | None = None, epoc
         device: "cpu", "0", or "0,1,2,3" (DDP); None: the first GPU if there is one, else the CPU.
         freeze: freeze the first N layers (transfer learning on a small set: 10 keeps the whole backbone).
         rotate: expand the train split into 0/90/180/270-degree copies first.
-        resume: continue the interrupted run project/name from its last.pt (other settings come from the run).
+        resume: continue the interrupted run project/name from its last.pt (other settings come from the run,
+            except device and time: a new time is the whole run's hours, the epochs before the resume included).
         name, project: the run goes to project/name (a number is appended when that exists, unless resuming).
         export: True: copy best.pt and its provenance best.json to weights/; a path: to that folder.
         allow_other_classes: keep non-digit classes (as 10, 11, ...) instead of refusing the dataset.
@@ -198,8 +200,9 @@ def run(data: str | Path = DEFAULT_DATA, weights: str | Path | None = None, epoc
     trainer = functools.partial(Trainer, precision=precision, epoch_images=epoch_images, val_images=val_images)
     if resume:  # the run's own trainer options (its trainer.yaml) win over these
         model = resume_model(project / name)
+        changes = {"device": device, "time": overrides.get("time")}  # what ultralytics lets a resumed run change
         results = model.train(trainer=trainer, resume=True, workers=workers,
-                              **({"device": device} if device is not None else {}))
+                              **{key: value for key, value in changes.items() if value is not None})
     else:
         model = load_model(start_weights(weights))  # before the data, so a wrong path fails at once
         if orientation is None:  # fine-tuning an orientation-aware model keeps it so

@@ -96,7 +96,9 @@ class EpochDraw(torch.utils.data.Sampler):
 
 class Threads:
     """torch's CPU thread count: `fixed`, or chosen anew each epoch: after the epoch's first batch, one batch is
-    timed on each candidate (every core, then halves down to 1), and the fastest runs the rest of the epoch."""
+    timed on each candidate (every core, then halves down to 1), and the fastest runs the rest of the epoch.
+    Fastest per pixel: with multi_scale each batch has its own size (320 to 960 pixels at imgsz 640), so that seconds
+    alone would crown whichever count drew the smallest batch."""
 
     def __init__(self, fixed: int | None = None):
         self.candidates = [fixed] if fixed else thread_counts()
@@ -116,7 +118,7 @@ class Threads:
             return
         now = perf_counter()
         if self.mark is not None:  # the batch that just ended ran on trials[0] threads
-            self.seconds[self.trials.pop(0)] = now - self.mark
+            self.seconds[self.trials.pop(0)] = (now - self.mark) / getattr(trainer, "batch_pixels", 1)
         self.use(self.trials[0] if self.trials else min(self.seconds, key=self.seconds.get))
         self.mark = now
 
@@ -197,6 +199,11 @@ class Trainer(DetectionTrainer):
             model.criterion = Fp32Loss(model.init_criterion())
         if self.epoch_images:
             self.draw.draws = self.start_epoch  # the first epoch's draw, when resuming
+
+    def preprocess_batch(self, batch: dict) -> dict:
+        batch = super().preprocess_batch(batch)
+        self.batch_pixels = batch["img"].numel()  # after multi_scale's resize: the thread trials' measure
+        return batch
 
     def get_dataloader(self, dataset_path: str, batch_size: int = 16, rank: int = 0, mode: str = "train"):
         if mode == "val" and self.device.type == "cpu":

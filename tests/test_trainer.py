@@ -1,6 +1,7 @@
 """digitdet.trainer: CPU precision choice, bf16 training with fp32 checkpoints, fp32 as before, short epochs, resume."""
 
 import functools
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -182,6 +183,21 @@ def test_each_epoch_keeps_the_thread_count_its_trial_batches_found_fastest(monke
     assert fixed.candidates == [3] and torch.get_num_threads() == 3
 
 
+def test_thread_trials_compare_seconds_per_pixel_for_batches_of_any_size(monkeypatch):
+    monkeypatch.setattr(trainers, "cpu_count", lambda: 2)
+    threads = trainers.Threads()
+    trainer = SimpleNamespace(batch_pixels=0)
+    clock = iter([0.0, 4.0, 6.0])  # first batch (untimed), then 4 s on 2 threads, 2 s on 1
+    monkeypatch.setattr(trainers, "perf_counter", lambda: next(clock))
+    threads.epoch_start()
+    for pixels in (8 * 3 * 640 * 640, 8 * 3 * 960 * 960, 8 * 3 * 480 * 480):  # multi_scale's sizes, drawn per batch
+        trainer.batch_pixels = pixels
+        threads.batch_end(trainer)
+    # 2 threads took twice as long on four times the pixels (960 against 480 square): they are the faster
+    assert threads.seconds[2] == pytest.approx(4.0 / (8 * 3 * 960 * 960))
+    assert threads.count == 2 and torch.get_num_threads() == 2
+
+
 # Short epochs, validation subset, resume
 
 
@@ -226,7 +242,8 @@ def test_resume_goes_on_with_the_runs_own_trainer_options(tiny_pages, tmp_path, 
             train.run(**options)
     resumed = []
     monkeypatch.setattr(Trainer, "final_eval", lambda trainer: resumed.append(
-        (trainer.start_epoch, trainer.epoch_images, trainer.draw.draws, len(trainer.train_loader))))
-    run_dir = train.run(resume=True, name="cut", project=tmp_path / "runs", workers=0, epoch_images=None)
-    assert resumed == [(1, BATCH, 2, 1)]  # epoch 2, drawn as the second draw, with the run's 4 images per epoch
+        (trainer.start_epoch, trainer.epoch_images, trainer.draw.draws, len(trainer.train_loader), trainer.args.time)))
+    run_dir = train.run(resume=True, name="cut", project=tmp_path / "runs", workers=0, epoch_images=None,
+                        time=1e-5)  # a new time: the schedule is refitted and the run ends after this epoch
+    assert resumed == [(1, BATCH, 2, 1, 1e-5)]  # epoch 2, drawn as the second draw, with the run's 4 images per epoch
     assert len((run_dir / "results.csv").read_text().splitlines()) == 1 + 2
