@@ -98,7 +98,7 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
         save_images: bool = True, save_json: bool = False, save_csv: bool = False, tile: bool | None = None,
         tile_size: int | None = None, onnx: bool = False, threads: int | None = None, batch: int = 8,
         verbose: bool = True, detector: Detector | None = None, upright: bool = False,
-        max_pixels: int | None = MAX_PIXELS, int8: bool = False) -> Report:
+        max_pixels: int | None = MAX_PIXELS, int8: bool = False, precision: str = "auto") -> Report:
     """Detect and read the digits of every image in `source`; returns a Report.
 
     Args:
@@ -122,8 +122,9 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
         verbose: print one line per image and a summary.
         upright: save annotated pages turned back upright (orientation-aware models find a page's turn).
         max_pixels: images with more pixels are refused before they are decoded (None: any size).
+        precision: a .pt model's arithmetic: "auto" (bf16 on a CPU with native bf16, else fp32), "fp32", "bf16".
         detector: an already loaded Detector to reuse across calls; weights, imgsz, conf, iou, device, onnx,
-            threads and batch are then its own.
+            threads, batch and precision are then its own.
     """
     paths, failed = expand_sources(source if isinstance(source, (list, tuple)) else [source])
     report = Report(failed=failed, save_dir=resolve_save_dir(save_dir))
@@ -132,7 +133,8 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
     outputs += [report.save_dir / f"detections.{kind}" for kind, wanted in (("json", save_json), ("csv", save_csv))
                 if wanted]
     refuse_overwriting(outputs, paths, "choose another --save-dir")  # before the model loads: fail fast
-    detector = detector or load_detector(weights, imgsz, conf, iou, device, threads, batch, onnx, int8)
+    detector = detector or load_detector(weights, imgsz, conf, iou, device, threads, batch, onnx, int8,
+                                           precision)
     if paths and (save_images or save_json or save_csv):  # nothing to read or to write, no folder
         report.save_dir.mkdir(parents=True, exist_ok=True)
     for source_path, reason in failed:
@@ -154,11 +156,11 @@ def run(source: list[str | Path] | str | Path, weights: str | Path = DEFAULT_WEI
 
 
 def load_detector(weights: str | Path, imgsz: int | None, conf: float, iou: float, device: str,
-                  threads: int | None, batch: int, onnx: bool, int8: bool = False) -> Detector:
+                  threads: int | None, batch: int, onnx: bool, int8: bool = False, precision: str = "auto") -> Detector:
     """The model, loaded once for the whole run; with `onnx` (`int8`), the .onnx (.int8.onnx) export beside
     `weights`."""
     weights = int8_path(weights) if int8 else Path(weights).with_suffix(".onnx") if onnx else Path(weights)
-    detector = Detector(weights, imgsz, conf, iou, device, threads, batch)
+    detector = Detector(weights, imgsz, conf, iou, device, threads, batch, precision=precision)
     pt = checkpoint_path(weights)
     if weights.suffix == ".onnx" and pt.exists() and pt.stat().st_mtime > weights.stat().st_mtime:
         print(f"warning: {weights} is older than {pt}; re-export with '{export_command(weights)}'", file=sys.stderr)
@@ -212,6 +214,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--csv", dest="save_csv", action="store_true", help="write detections.csv")
     parser.add_argument("--no-images", dest="save_images", action="store_false", help="write no annotated copies")
     cli.add_tile_options(parser)
+    cli.add_precision_option(parser)
     parser.add_argument("--tile-size", type=cli.integer(32), default=None,
                         help="tile side in pixels when tiling (default: 2 x imgsz, or 60%% of a smaller image's side)")
     engine = parser.add_mutually_exclusive_group()

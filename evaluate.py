@@ -91,13 +91,14 @@ class DetectorPredictor:
     def __init__(self, detector: Detector, tile: bool | None = None):
         self.detector, self.tile = detector, tile
         self.names, self.imgsz = detector.names, detector.imgsz
+        self.precision = getattr(detector.backend, "precision", None)  # a test's stand-in backend has none
 
     def __call__(self, images: list[np.ndarray]) -> list[Detections]:
         return self.detector.detect(images, self.tile)
 
 
 def load_predictor(engine: str, weights: str | Path, imgsz: int | None, conf: float, iou: float, max_det: int,
-                   device: str | None, batch: int, tile: bool | None = None) -> Predictor:
+                   device: str | None, batch: int, tile: bool | None = None, precision: str = "auto") -> Predictor:
     """ultralytics: YOLO.predict (which never tiles); detect: detect.py's Detector on the .pt; onnx: on the .onnx
     export beside it; onnx-int8: on the int8 model beside it (NAME.int8.onnx)."""
     if engine not in ENGINES:
@@ -110,7 +111,8 @@ def load_predictor(engine: str, weights: str | Path, imgsz: int | None, conf: fl
               f"finds each page's turn and reports digits 0-9", file=sys.stderr)
     weights = (Path(weights).with_suffix(".onnx") if engine == "onnx" else int8_path(weights) if engine == "onnx-int8"
                else weights)
-    return DetectorPredictor(Detector(weights, imgsz, conf, iou, device or "cpu", batch=batch, max_det=max_det), tile)
+    return DetectorPredictor(Detector(weights, imgsz, conf, iou, device or "cpu", batch=batch, max_det=max_det,
+                                      precision=precision), tile)
 
 
 @dataclass
@@ -213,7 +215,7 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
         name: str = "exp", batch: int = 16, max_det: int = 300, device: str | None = None,
         engine: str = "ultralytics", project: str | Path = RESULTS, exist_ok: bool = False,
         predictor: Predictor | None = None, verbose: bool = True, max_pixels: int | None = MAX_PIXELS,
-        tile: bool | None = None) -> dict:
+        tile: bool | None = None, precision: str = "auto") -> dict:
     """Evaluate a model on a split of a YOLO dataset; write results/<name>/ and return what metrics.json holds.
 
     Args:
@@ -238,6 +240,8 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
         max_pixels: images with more pixels are refused before they are decoded (None: any size).
         tile: detect.py's Detector only: None tiles as detect.py does (images too large for imgsz, and images of
             small digits), True always, False never.
+        precision: detect.py's Detector on a .pt only: "auto" (bf16 on a CPU with native bf16, else fp32), "fp32"
+            or "bf16".
     Returns:
         the metrics.json content: settings, "rotations" (turn -> metrics), "mean" (over turns), "save_dir".
     """
@@ -255,7 +259,7 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
     if predictor is None:
         if weights is None:
             raise ValueError("give weights (or a predictor)")
-        predictor = load_predictor(engine, weights, imgsz, conf, iou, max_det, device, batch, tile)
+        predictor = load_predictor(engine, weights, imgsz, conf, iou, max_det, device, batch, tile, precision)
     if getattr(predictor, "names", dataset.names) != dataset.names:
         raise DatasetError(f"{dataset.yaml_path}: class names {dataset.names} differ from the model's "
                            f"{predictor.names}; evaluate on data labeled with the model's classes")
@@ -265,7 +269,8 @@ def run(weights: str | Path | None = None, data: str | Path = runtime.PROJECT_RO
     mean = mean_over_turns(evaluations)
     report = {"weights": str(weights) if weights is not None else None, "data": str(dataset.yaml_path),
               "split": split, "engine": engine,
-              "imgsz": getattr(predictor, "imgsz", imgsz), "tile": getattr(predictor, "tile", None), "conf": conf,
+              "imgsz": getattr(predictor, "imgsz", imgsz), "tile": getattr(predictor, "tile", None),
+              "precision": getattr(predictor, "precision", None), "conf": conf,
               "iou": iou, "max_det": max_det,
               "rotations": {str(t): e.to_json() for t, e in evaluations.items()}, "mean": json_safe(mean)}
     folder = output_folder(runtime.project_path(project), name, exist_ok)
@@ -332,6 +337,7 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--project", type=Path, default=RESULTS, help="folder for results (default: results/)")
     parser.add_argument("--exist-ok", action="store_true", help="replace results/<name>/ if it exists")
     cli.add_tile_options(parser)  # detect.py's pipeline only (ultralytics' predict never tiles)
+    cli.add_precision_option(parser)  # detect.py's pipeline only
     parser.add_argument("--max-pixels", type=cli.integer(1), default=MAX_PIXELS,
                         help=f"refuse images with more pixels, before decoding them (default: {MAX_PIXELS})")
     return parser.parse_args(argv)

@@ -61,7 +61,8 @@ from digitdet.atomic import replaced
 from digitdet.datasets import prepare_data
 from digitdet.detector import ModelError
 from digitdet.orientation import is_joint
-from digitdet.trainer import PRECISIONS, VAL_IMAGES, Trainer
+from digitdet.precision import PRECISIONS
+from digitdet.trainer import VAL_IMAGES, Trainer
 from ultralytics import YOLO
 from ultralytics.utils import LOGGER
 

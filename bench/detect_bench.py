@@ -15,6 +15,9 @@ even for a weak model whose mAP is near 0. For an orientation-aware model (40 jo
 read as their digit (class mod 10), while ours come from the page's turn (digitdet.orientation): its mAP50 and the
 reproduction then differ for that reason too.
 
+Our PyTorch path runs twice: in fp32 and under bf16 autocast (detect.py's default on a CPU with native bf16; on
+one without, torch emulates bf16 and that row is slow).
+
 A last row runs the int8 model as detect.py does, with tiles for pages of small digits (digitdet.detector): what
 the tiles cost and what they find.
 
@@ -60,6 +63,7 @@ from digitdet.quantize import CALIBRATION_PAGES, quantize
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 SECOND_SIZE = 640  # ultralytics' default, beside the model's trained size
 AS_IT_COMES = "ultralytics, as it comes"
+TORCH, TORCH_BF16 = "ours, PyTorch", "ours, PyTorch bf16"
 ONNX, INT8 = "ours, ONNX Runtime", "ours, ONNX Runtime int8"
 INT8_TILED = "ours, int8, tiles as detect.py"  # pages of small digits also run as tiles, in one batch
 PROFILED_PAGES = 20
@@ -176,7 +180,10 @@ def run(weights: Path = DEFAULT_WEIGHTS, pages: int = 100, size: int = 640, thre
         for side in sizes:
             paths[side] = {AS_IT_COMES: plain_ultralytics(pt, side, conf, iou, None, images[0]),
                            forced(threads): plain_ultralytics(pt, side, conf, iou, threads, images[0]),
-                           "ours, PyTorch": ours(Detector(pt, side, conf, iou, threads=threads, batch=1), threads),
+                           TORCH: ours(Detector(pt, side, conf, iou, threads=threads, batch=1, precision="fp32"),
+                                       threads),
+                           TORCH_BF16: ours(Detector(pt, side, conf, iou, threads=threads, batch=1, precision="bf16"),
+                                            threads),
                            ONNX: ours(Detector(onnx, side, conf, iou, threads=threads, batch=1), threads),
                            INT8: ours(Detector(int8, side, conf, iou, threads=threads, batch=1), threads),
                            INT8_TILED: ours(Detector(int8, side, conf, iou, threads=threads), threads, tile=None)}

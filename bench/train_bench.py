@@ -47,7 +47,8 @@ from ultralytics.data.utils import check_det_dataset
 from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.nn.tasks import DetectionModel
 
-from digitdet.trainer import BF16_FLAGS, Fp32Loss, Trainer, cpu_count, cpu_flags, thread_counts
+from digitdet.precision import BF16_FLAGS, cpu_flags
+from digitdet.trainer import Fp32Loss, Trainer, cpu_count, thread_counts
 
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
 SAFE = {"fliplr": 0.0, "flipud": 0.0}  # as train.py: mirrored digits are never trained on

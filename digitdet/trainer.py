@@ -23,7 +23,6 @@ The options a run was started with are kept in its folder (trainer.yaml), so tha
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from time import perf_counter
 
 import torch
@@ -33,29 +32,11 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER
 from ultralytics.utils.torch_utils import unwrap_model
 
-PRECISIONS = ("auto", "fp32", "bf16")
-BF16_FLAGS = {"avx512_bf16", "amx_bf16"}  # CPU flags of native bf16 arithmetic (without them bf16 is emulated, slow)
-CPUINFO = Path("/proc/cpuinfo")
+from digitdet.precision import native_bf16, resolve_precision
+
 VAL_IMAGES = 200  # default validation subset during training: enough boxes for a steady mAP50, a minute on a CPU
 RECORD = "trainer.yaml"  # the run's options, beside ultralytics' args.yaml
 CPU_VAL_BATCH = 1  # images per validation batch on the CPU (see above)
-
-
-def cpu_flags() -> set[str]:
-    """The CPU's feature flags (none where /proc/cpuinfo does not exist)."""
-    if not CPUINFO.is_file():
-        return set()
-    return {flag for line in CPUINFO.read_text().splitlines() if line.startswith("flags")
-            for flag in line.partition(":")[2].split()}
-
-
-def resolve_precision(precision: str, device: torch.device) -> str:
-    """'bf16' or 'fp32' on a CPU; on an accelerator 'auto' stays 'auto' (ultralytics' own AMP choice)."""
-    if precision not in PRECISIONS:
-        raise ValueError(f"precision {precision!r}: expected one of {PRECISIONS}")
-    if precision == "auto" and device.type == "cpu":
-        return "bf16" if cpu_flags() & BF16_FLAGS else "fp32"
-    return precision
 
 
 def cpu_count() -> int:
@@ -182,7 +163,7 @@ class Trainer(DetectionTrainer):
             self.add_callback("on_train_batch_end", self.threads.batch_end)
             # a validator run on its own (the final one on best.pt) sets ultralytics' thread count again
             self.add_callback("on_val_start", lambda validator: self.threads.use(self.threads.count))
-            if self.precision == "bf16" and not cpu_flags() & BF16_FLAGS:
+            if self.precision == "bf16" and not native_bf16():
                 LOGGER.warning("bf16 on a CPU without avx512_bf16/amx_bf16 is emulated and much slower than fp32")
         elif self.precision != "auto":
             self.args.amp = "bf16" if self.precision == "bf16" else False

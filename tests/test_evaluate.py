@@ -207,11 +207,12 @@ def test_shipped_model_agrees_with_ultralytics_val(tiny_pages, tmp_path, monkeyp
 
 
 def test_detect_engine_scores_what_detect_py_reports(tiny_model, tiny_pages, tmp_path):
-    """detect.py's own pipeline (letterbox, NMS) gives the same numbers as ultralytics' predict; the size defaults to
-    the one the model was trained at."""
+    """detect.py's own pipeline (letterbox, NMS) gives the same numbers as ultralytics' predict (both in fp32); the
+    size defaults to the one the model was trained at."""
     options = dict(split="val", batch=4, project=tmp_path, verbose=False)
-    ours = evaluate.run(tiny_model, tiny_pages, engine="detect", name="detect", **options)
+    ours = evaluate.run(tiny_model, tiny_pages, engine="detect", name="detect", precision="fp32", **options)
     theirs = evaluate.run(tiny_model, tiny_pages, engine="ultralytics", name="ultralytics", **options)
     assert ours["engine"] == "detect" and ours["imgsz"] == theirs["imgsz"] == 160
+    assert (ours["precision"], theirs["precision"]) == ("fp32", None)
     for key in ("map50", "map50_95", "f1"):
         assert ours["rotations"]["0"][key] == pytest.approx(theirs["rotations"]["0"][key], abs=0.005)

@@ -15,7 +15,9 @@ from ultralytics.utils.callbacks import base as callbacks
 
 import train
 from digitdet import datasets
+from digitdet import precision as precisions
 from digitdet import trainer as trainers
+from digitdet.detector import DEFAULT_WEIGHTS, Detector
 from digitdet.trainer import EpochDraw, Trainer
 
 IMGSZ, BATCH = 64, 4
@@ -69,18 +71,19 @@ def dtypes(value, key=""):
 def test_auto_precision_follows_the_cpu_flags(tmp_path, monkeypatch, tiny_pages, flags, expected):
     cpuinfo = tmp_path / "cpuinfo"
     cpuinfo.write_text(f"processor\t: 0\nflags\t\t: {flags}\n\nprocessor\t: 1\nflags\t\t: {flags}\n")
-    monkeypatch.setattr(trainers, "CPUINFO", cpuinfo)
-    assert trainers.resolve_precision("auto", torch.device("cpu")) == expected
-    assert trainers.resolve_precision("fp32", torch.device("cpu")) == "fp32"
-    assert trainers.resolve_precision("auto", torch.device("cuda", 0)) == "auto"  # ultralytics' AMP check decides
+    monkeypatch.setattr(precisions, "CPUINFO", cpuinfo)
+    assert precisions.resolve_precision("auto", torch.device("cpu")) == expected
+    assert precisions.resolve_precision("fp32", torch.device("cpu")) == "fp32"
+    assert precisions.resolve_precision("auto", torch.device("cuda", 0)) == "auto"  # ultralytics' AMP check decides
     made = Trainer(overrides={"model": "yolov8n.yaml", "data": str(tiny_pages), "device": "cpu",
                               "project": str(tmp_path / "runs")})
     assert made.precision == expected
+    assert Detector(DEFAULT_WEIGHTS).backend.precision == expected  # inference follows the same flags
 
 
 def test_an_unknown_precision_is_refused():
     with pytest.raises(ValueError, match=r"precision 'fp16': expected one of \('auto', 'fp32', 'bf16'\)"):
-        trainers.resolve_precision("fp16", torch.device("cpu"))
+        precisions.resolve_precision("fp16", torch.device("cpu"))
     with pytest.raises(SystemExit):
         train.parse_opt(["--precision", "fp16"])
 
