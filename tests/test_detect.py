@@ -357,7 +357,7 @@ def test_onnx_export_runs_like_pytorch(tiny_model, page, tmp_path):
     shutil.copy(tiny_model, weights)
     assert detect.main(["--export", "onnx", "--weights", str(weights)]) == 0
     onnx = Detector(weights.with_suffix(".onnx"), threads=2)
-    torch_model = Detector(weights, threads=2)
+    torch_model = Detector(weights, threads=2, precision="fp32")  # the export is fp32
     assert onnx.imgsz == torch_model.imgsz and onnx.names == torch_model.names
     batch = det.to_input([det.letterbox(page, onnx.imgsz)[0]] * 2)  # a batch of 2: the export is dynamic
     torch.testing.assert_close(onnx.backend(batch), torch_model.backend(batch), atol=2e-3, rtol=1e-3)
