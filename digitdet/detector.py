@@ -231,7 +231,8 @@ class TorchBackend:
         from ultralytics.utils.torch_utils import select_device
 
         self.device = select_device(device, verbose=False)
-        self.precision = resolve_precision(precision, self.device).replace("auto", "fp32")  # accelerators: fp32
+        resolved = resolve_precision(precision, self.device)
+        self.precision = "fp32" if resolved == "auto" else resolved  # "auto" stays so only on an accelerator
         try:
             self.model, _ = load_checkpoint(weights, device=self.device)
             self.model = self.model.fuse(verbose=False)  # conv + batch norm in one: faster, same outputs
