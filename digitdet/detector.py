@@ -17,7 +17,8 @@ digits too large for a tile. Any other image whose whole-image pass finds digits
 SMALL_DIGITS pixels tall at the input (a page of small handwriting) is run again as 2 x 2 or more tiles of 60% of
 its side, which enlarge its digits 1.7x; images of large digits (a sign, a meter) are run once. A tile's
 detections that touch one of its inner edges are cut digits and dropped (the overlap shows them whole in a
-neighbour); the rest are merged greedily by intersection over the smaller box.
+neighbour); the rest are merged greedily by intersection over the smaller box. The same merge runs on images run
+whole: one box per glyph, its other digits kept among its top-3 scores.
 """
 
 from __future__ import annotations
@@ -431,13 +432,14 @@ class Detector:
                 seconds[k] += share
 
     def collect(self, found: list, width: int, height: int) -> Detections:
-        """One image's detections from its windows, merged when there are several, most confident first."""
+        """One image's detections from its windows, merged, most confident first: one box per glyph even from a
+        single window, where class-aware NMS keeps a second box of another digit on the same ink (on 390 of 452
+        test pages; each read as an extra digit and voting for the page's turn)."""
         boxes = np.concatenate([b for b, _, _ in found])  # every image has at least its whole-image window
         scores = torch.cat([s for _, s, _ in found]).numpy()
         windows = [w for b, _, w in found for _ in range(len(b))]
-        if len(found) > 1:
-            keep = merge(boxes, scores.max(1, initial=0), windows, width, height)
-            boxes, scores = boxes[keep], scores[keep]
+        keep = merge(boxes, scores.max(1, initial=0), windows, width, height)
+        boxes, scores = boxes[keep], scores[keep]
         turn = orientation.page_turn(scores) if self.joint else None
         if turn is not None:  # each box gets the digit that fits the page's turn
             scores = orientation.digit_scores(scores, turn.turn)

@@ -1,6 +1,6 @@
 """End to end: `python app.py` in a real browser (Debian's headless Chromium, driven by Playwright).
 
-The app runs as its own process on 127.0.0.1 with the tiny model, under a guard that reports any connection or
+The app runs as its own process on 127.0.0.1 with the shipped model, under a guard that reports any connection or
 name lookup that is not loopback; the browser must load nothing but the app. The test uploads a generated page,
 reads the numbers on the page, corrects a digit, drops a box, saves a screenshot, and saves the page into the
 dataset, whose label file it checks.
@@ -22,13 +22,13 @@ from playwright.sync_api import expect, sync_playwright
 
 import app
 from digitdet import collect, runtime
-from digitdet.detector import Detector
+from digitdet.detector import DEFAULT_WEIGHTS, Detector
 from digitdet.labels import label_path, load_dataset, read_labels
 
 CHROMIUM = Path("/usr/bin/chromium")  # Debian's; .ci/run installs it (Playwright's own download does not work here)
 CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync", "--no-first-run"]
-CONF = 0.001  # the tiny model is weak: its scores are low
+CONF = 0.25  # the app's default, with the shipped model: a real model reads real digits
 TIMEOUT_MS = 90_000  # a busy two-core machine
 
 # Runs app.py's command line with every non-loopback connection and name lookup refused and reported.
@@ -82,12 +82,12 @@ def wait_until_serving(url: str, process: subprocess.Popen, log: Path, timeout: 
 
 
 @pytest.fixture
-def served_app(tiny_model, tmp_path):
+def served_app(tmp_path):
     """`python app.py` on a free port of 127.0.0.1; yields (url, collect dir); afterwards, no network was touched."""
     port, collect_dir, log = free_port(), tmp_path / "collected", tmp_path / "app.log"
     env = {**os.environ, "GRADIO_TEMP_DIR": str(tmp_path / "gradio")}
     with open(log, "w") as output:
-        process = subprocess.Popen([sys.executable, "-c", GUARDED_APP, "--weights", str(tiny_model), "--port",
+        process = subprocess.Popen([sys.executable, "-c", GUARDED_APP, "--weights", str(DEFAULT_WEIGHTS), "--port",
                                     str(port), "--conf", str(CONF), "--collect-dir", str(collect_dir)],
                                    cwd=runtime.PROJECT_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/"
@@ -100,19 +100,19 @@ def served_app(tiny_model, tmp_path):
     assert "NETWORK ATTEMPT" not in log.read_text(), log.read_text()[-3000:]
 
 
-def page_with_digits(tiny_model, tiny_pages):
-    """The first test page on which the tiny model finds two digits or more, with what the app finds on it."""
-    digit_app = app.DigitApp(Detector(tiny_model))
+def page_with_digits(tiny_pages):
+    """The first test page on which the shipped model finds two digits or more, with what the app finds on it."""
+    digit_app = app.DigitApp(Detector(DEFAULT_WEIGHTS))
     for source in sorted((tiny_pages.parent / "images" / "test").glob("*.jpg")):
         page = digit_app.analyze(collect.read_upload(source), CONF, "upload")
         if len(page.result.detections) >= 2:
             return source, page
-    pytest.fail(f"the tiny model finds fewer than 2 digits on every test page at confidence {CONF}")
+    pytest.fail(f"the shipped model finds fewer than 2 digits on every test page at confidence {CONF}")
 
 
-def test_upload_read_correct_and_save_in_a_browser(chromium, served_app, tiny_model, tiny_pages, tmp_path):
+def test_upload_read_correct_and_save_in_a_browser(chromium, served_app, tiny_pages, tmp_path):
     url, collect_dir = served_app
-    source, expected = page_with_digits(tiny_model, tiny_pages)
+    source, expected = page_with_digits(tiny_pages)
     expected_text = app.numbers_markdown(expected.result).split("```")[1].strip()
     first = expected.order[0]
     new_digit = str((int(expected.result.detections.classes[first]) + 1) % 10)

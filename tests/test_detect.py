@@ -20,7 +20,7 @@ from digitdet import detector as det
 from digitdet import draw, results
 from digitdet.detector import Detections, Detector, Window
 from digitdet.images import ImageReadError, read_image
-from fakes import InkBlobs, draw_digits, written
+from fakes import FixedBackend, InkBlobs, draw_digits, written
 
 LOW_CONF = 0.001  # a weak model's scores are low; geometry must hold for every box it gives
 
@@ -365,3 +365,14 @@ def test_onnx_export_runs_like_pytorch(tiny_model, page, tmp_path):
     assert detect.main([str(tmp_path / "page.png"), "--weights", str(weights), "--onnx", "--save-dir",
                         str(tmp_path / "out"), "--conf", str(LOW_CONF)]) == 0
     assert (tmp_path / "out" / "page.png").exists()
+
+
+def test_one_box_per_glyph_on_an_image_run_whole():
+    """Class-aware NMS keeps a second box of another digit on the same ink; the detector keeps the surer one only
+    (its top-3 classes still name the other), and a neighbouring digit stays."""
+    glyph, again, neighbour = (10, 10, 30, 40), (10, 11, 30, 41), (36, 10, 56, 40)
+    detector = Detector("fixed.pt", backend=FixedBackend([(glyph, 6, 0.8), (again, 7, 0.4), (neighbour, 1, 0.7)]))
+    (found,) = detector.detect([np.full((64, 64, 3), 255, np.uint8)], tile=False)
+    assert found.windows == 1
+    assert found.classes.tolist() == [6, 1]
+    np.testing.assert_allclose(found.boxes, [glyph, neighbour], atol=1e-4)
