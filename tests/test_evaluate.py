@@ -7,10 +7,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 import yaml
 
 import evaluate
-from digitdet.detector import Detections, Detector, load_backend
+from digitdet.detector import Detections, Detector, Window, load_backend, merge
 from fakes import AsTorchModule, SizedBlobs, UprightDigits, draw_digits
 from synth import box_line, make_dataset
 
@@ -135,17 +136,24 @@ def assert_agrees_with_ultralytics_val(model, data, imgsz, folder, monkeypatch) 
     `model` is a .pt file, or a stand-in backend (fakes.py), which evaluate.py runs through detect.py's Detector and
     ultralytics' validator as a torch module. Returns our figures.
 
-    val's NMS keeps a box once for every class above conf (multi_label, hard-coded); predict and detect.py keep only
-    the best class, which is what we score. For a weak model the second choices add about 0.02 to val's mAP50 (the
-    README's table), so val runs here with single-label NMS, and ours without tiles (val never tiles): what is
-    compared is the metric arithmetic.
+    val's NMS keeps a box once for every class above conf (multi_label, hard-coded); detect.py keeps only the best
+    class, then one box per glyph (detector.merge), which is what we score. For a weak model the second choices add
+    about 0.02 to val's mAP50 (the README's table), so val runs here with single-label NMS followed by the same merge,
+    and ours without tiles (val never tiles): what is compared is the metric arithmetic.
     """
     from ultralytics import YOLO
     from ultralytics.models.yolo.detect import DetectionValidator
     from ultralytics.utils import nms
 
     best_class_only = nms.non_max_suppression
-    monkeypatch.setattr(nms, "non_max_suppression", lambda *a, **k: best_class_only(*a, **{**k, "multi_label": False}))
+
+    def one_box_per_glyph(*args, **kwargs):
+        kept = best_class_only(*args, **{**kwargs, "multi_label": False})
+        whole = [Window(0, 0, 1, 1, whole=True)]
+        return [found[torch.from_numpy(merge(found[:, :4].numpy(), found[:, 4].numpy(), whole * len(found), 1, 1))]
+                for found in kept]
+
+    monkeypatch.setattr(nms, "non_max_suppression", one_box_per_glyph)
 
     data = private_copy(data, folder / "data")  # ultralytics' val writes label caches into the dataset it reads
     options = dict(split="val", imgsz=imgsz, batch=4, conf=0.001, iou=0.7, plots=False, project=str(folder),

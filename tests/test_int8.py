@@ -34,7 +34,9 @@ MATCH_IOU = 0.5  # every confident box has a box on the same ink in the other mo
 MIN_IOU = 0.9  # and SHARE of them this much (two overlapping candidates can swap places in NMS)
 SHARE = 0.9
 SAME_DIGIT = 0.95  # share of confident boxes read as the same digit; the others are close calls (see Match)
-MAX_BOX_GAP = 1.5  # raw output: a confident anchor's box centre and size differ by at most this (input pixels)
+# raw output: a confident anchor's box centre and size differ by at most this share of the input side (1.6 pixels
+# at 800, 1.9 at 960: the same digit spans more input pixels at a larger input)
+MAX_BOX_GAP = 0.002
 MAX_SCORE_GAP = 0.2  # and its class scores by at most this
 MAX_TURN_GAP = 0.2  # a page's turn is the same, and the share of the votes it won differs by at most this
 
@@ -106,7 +108,7 @@ def test_int8_gives_the_fp32_boxes_and_digits(shipped, pages):
     assert raw8.dtype == torch.float32
     sure = raw32[:, 4:].amax(1) >= SURE  # (pages, anchors)
     gaps = (raw8 - raw32).abs().transpose(1, 2)[sure]  # (sure anchors, 4 + classes)
-    assert len(gaps) >= 10 and gaps[:, :4].max() <= MAX_BOX_GAP and gaps[:, 4:].max() <= MAX_SCORE_GAP
+    assert len(gaps) >= 10 and gaps[:, :4].max() <= MAX_BOX_GAP * int8.imgsz and gaps[:, 4:].max() <= MAX_SCORE_GAP
     same_class = raw8[:, 4:].argmax(1)[sure] == raw32[:, 4:].argmax(1)[sure]
     assert same_class.float().mean() >= SHARE
 
