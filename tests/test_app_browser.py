@@ -122,7 +122,8 @@ def test_upload_read_correct_and_save_in_a_browser(chromium, served_app, tiny_pa
             profile, executable_path=str(chromium), headless=True, args=CHROMIUM_FLAGS,
             viewport={"width": 1400, "height": 1100})
         page = browser.new_page()
-        page.set_default_timeout(TIMEOUT_MS)
+        page.set_default_timeout(TIMEOUT_MS)  # actions; expect() has its own timeout, 5 s unless set
+        expect.set_options(timeout=TIMEOUT_MS)
         page.on("request", lambda request: requested.append(request.url))
         page.goto(url)
         expect(page).to_have_title("digitdet")
