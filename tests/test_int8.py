@@ -33,7 +33,7 @@ SURE = 0.4  # boxes (and raw anchors) this confident in one model are compared w
 MATCH_IOU = 0.5  # every confident box has a box on the same ink in the other model, overlapping this much
 MIN_IOU = 0.9  # and SHARE of them this much (two overlapping candidates can swap places in NMS)
 SHARE = 0.9
-SAME_DIGIT = 0.95  # share of confident boxes read as the same digit; the others are close calls (see Match)
+SAME_DIGIT = 0.95  # share of confident boxes read as the same digit (see assert_same_digits)
 # raw output: a confident anchor's box centre and size differ by at most this share of the input side (1.6 pixels
 # at 800, 1.9 at 960: the same digit spans more input pixels at a larger input)
 MAX_BOX_GAP = 0.002
@@ -59,11 +59,10 @@ def pages(tiny_pages) -> list[np.ndarray]:
 @dataclass(frozen=True)
 class Match:
     """A confident box of one model and the other model's box on the same ink: one of the same digit where there is
-    one (NMS keeps a box per class, so one glyph can carry a 3 and a 9), else the one overlapping it most."""
+    one, else the one overlapping it most."""
 
     iou: float  # with that box; 0 when the other model found nothing there
     same_digit: bool
-    close_call: bool  # each model's digit is among the other's two best classes for the box
 
 
 def matches(fp32, int8) -> list[Match]:
@@ -72,23 +71,24 @@ def matches(fp32, int8) -> list[Match]:
     for ours, theirs in ((fp32, int8), (int8, fp32)):
         for k in np.flatnonzero(ours.confidences >= SURE):
             if not len(theirs):
-                found.append(Match(0.0, False, False))
+                found.append(Match(0.0, False))
                 continue
             overlaps = iou(ours.boxes[k], theirs.boxes)[0]
             same = (overlaps >= MATCH_IOU) & (theirs.classes == ours.classes[k])
             j = int(np.argmax(overlaps + same))  # a same-digit box on the same ink ranks above any other (IoU <= 1)
-            close = theirs.classes[j] in ours.top_classes[k, :2] and ours.classes[k] in theirs.top_classes[j, :2]
-            found.append(Match(float(overlaps[j]), bool(same[j]), bool(close)))
+            found.append(Match(float(overlaps[j]), bool(same[j])))
     return found
 
 
 def assert_same_digits(found: list[Match], at_least: int = 10) -> None:
-    """Boxes neither vanish nor move, and digits change only in a few close calls between a model's two best
-    classes: int8 moves class scores by up to MAX_SCORE_GAP, which turns a 7-or-9 at 0.48 against 0.50."""
+    """Boxes neither vanish nor move, and digits change on a few boxes only: int8 moves class scores by up to
+    MAX_SCORE_GAP, which turns a 7-or-9 at 0.48 against 0.50, and where two anchors read one glyph two ways (a 3 at
+    0.64 and a 2 a little lower), one box per glyph keeps the surer, which that can swap. The raw output's check
+    (test_int8_gives_the_fp32_boxes_and_digits) compares each anchor's scores."""
     ious = np.array([m.iou for m in found])
     same = np.array([m.same_digit for m in found])
     assert len(found) >= at_least and ious.min() >= MATCH_IOU and np.mean(ious >= MIN_IOU) >= SHARE
-    assert same.mean() >= SAME_DIGIT and all(m.close_call for m in found if not m.same_digit)
+    assert same.mean() >= SAME_DIGIT
 
 
 def test_int8_gives_the_fp32_boxes_and_digits(shipped, pages):
