@@ -18,7 +18,7 @@ SMALL_DIGITS pixels tall at the input (a page of small handwriting) is run again
 its side, which enlarge its digits 1.7x; images of large digits (a sign, a meter) are run once. A tile's
 detections that touch one of its inner edges are cut digits and dropped (the overlap shows them whole in a
 neighbour); the rest are merged greedily by intersection over the smaller box. The same merge runs on images run
-whole: one box per glyph, its other digits kept among its top-3 scores.
+whole: one box per glyph (the surer; the other box's reading is dropped, the kept box keeps its own top-3 scores).
 """
 
 from __future__ import annotations

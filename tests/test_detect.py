@@ -368,8 +368,8 @@ def test_onnx_export_runs_like_pytorch(tiny_model, page, tmp_path):
 
 
 def test_one_box_per_glyph_on_an_image_run_whole():
-    """Class-aware NMS keeps a second box of another digit on the same ink; the detector keeps the surer one only
-    (its top-3 classes still name the other), and a neighbouring digit stays."""
+    """Class-aware NMS keeps a second box of another digit on the same ink; the detector keeps the surer one only,
+    and a neighbouring digit stays."""
     glyph, again, neighbour = (10, 10, 30, 40), (10, 11, 30, 41), (36, 10, 56, 40)
     detector = Detector("fixed.pt", backend=FixedBackend([(glyph, 6, 0.8), (again, 7, 0.4), (neighbour, 1, 0.7)]))
     (found,) = detector.detect([np.full((64, 64, 3), 255, np.uint8)], tile=False)

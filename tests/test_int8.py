@@ -83,8 +83,8 @@ def matches(fp32, int8) -> list[Match]:
 def assert_same_digits(found: list[Match], at_least: int = 10) -> None:
     """Boxes neither vanish nor move, and digits change on a few boxes only: int8 moves class scores by up to
     MAX_SCORE_GAP, which turns a 7-or-9 at 0.48 against 0.50, and where two anchors read one glyph two ways (a 3 at
-    0.64 and a 2 a little lower), one box per glyph keeps the surer, which that can swap. The raw output's check
-    (test_int8_gives_the_fp32_boxes_and_digits) compares each anchor's scores."""
+    0.64 and a 2 a little lower), one box per glyph keeps the surer, and such a shift can swap which one that is.
+    The raw output's check (test_int8_gives_the_fp32_boxes_and_digits) compares each anchor's scores."""
     ious = np.array([m.iou for m in found])
     same = np.array([m.same_digit for m in found])
     assert len(found) >= at_least and ious.min() >= MATCH_IOU and np.mean(ious >= MIN_IOU) >= SHARE
