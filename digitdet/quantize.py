@@ -25,7 +25,7 @@ import numpy as np
 from tqdm import tqdm
 
 from digitdet.atomic import replaced
-from digitdet.detector import ModelError, export_command, export_onnx, int8_path, letterbox, to_input
+from digitdet.detector import MAX_GAIN, ModelError, export_command, export_onnx, int8_path, letterbox, to_input
 from digitdet.images import read_image
 from digitdet.labels import DatasetError, load_dataset
 from digitdet.runtime import PROJECT_ROOT
@@ -65,7 +65,7 @@ class PageReader:
         if self.next == len(self.pages):
             self.bar.close()
             return None
-        pixels, _ = letterbox(read_image(self.pages[self.next]), self.imgsz)
+        pixels, _ = letterbox(read_image(self.pages[self.next]), self.imgsz, MAX_GAIN)
         self.next += 1
         self.bar.update()
         return {self.input_name: to_input([pixels])}

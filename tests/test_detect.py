@@ -6,6 +6,7 @@ the same pixels reach the model whatever the route, and the boxes must follow th
 
 import csv
 import json
+import math
 import re
 import shutil
 
@@ -269,6 +270,35 @@ def test_only_confident_digits_decide_the_tiles():
     assert det.small_digits(boxes, scores, gain=0.4)  # 40 px at the input
     assert not det.small_digits(boxes[2:], scores[2:], gain=1.0)  # no confident digit: nothing to decide on
     assert not det.small_digits(np.zeros((0, 4), np.float32), torch.zeros(0, 2), gain=1.0)
+
+
+def test_small_images_are_enlarged_at_most_max_gain(blobs):
+    """An image smaller than the input is enlarged MAX_GAIN times and padded, not enlarged to fill the input (the
+    model misses digits far larger than it was trained on); max_gain=inf fills it, as ultralytics does."""
+    image = np.full((40, 60, 3), 255, np.uint8)
+    for max_gain, (x1, y1, x2, y2) in ((det.MAX_GAIN, (35, 50, 125, 110)), (math.inf, (0, 26, 160, 133))):
+        backend = FixedBackend(imgsz=160)
+        Detector("fixed", max_gain=max_gain, backend=backend).detect([image], tile=False)
+        (batch,) = backend.inputs
+        ys, xs = np.nonzero((batch[0] != det.PAD_VALUE / 255).any(0))  # the image's pixels among the padding
+        assert (xs.min(), ys.min(), xs.max() + 1, ys.max() + 1) == (x1, y1, x2, y2), max_gain
+    backend = FixedBackend(imgsz=160)
+    Detector("fixed", backend=backend).detect([image], tile=True)
+    (batch,) = backend.inputs
+    assert len(batch) == 1 + len(det.tiles(60, 40, 160))
+    assert (batch[1:] != det.PAD_VALUE / 255).any(1).all()  # tiles (36 pixels) still fill the input: 4.4x
+
+    digits = written(["905", "27"], x0=10, y0=10, height=20, width=12, pitch=16, space=16, line_pitch=30)
+    (found,) = blobs.detect([draw_digits(np.full((70, 90, 3), 255, np.uint8), digits)], tile=False)
+    assert_found(found, digits, tolerance=1.01)  # a blob edge pixel at the input is 1 / 1.5 pixels here
+
+    side, height = 100, 31  # the input shows this page 1.5x (not 1.6x): digits 46.5 px tall, under SMALL_DIGITS
+    paper = draw_digits(np.full((side, side, 3), 255, np.uint8), [(3, 10, 10, 30, 10 + height), (7, 50, 10, 70, 41)])
+    assert height * det.MAX_GAIN < det.SMALL_DIGITS < height * blobs.imgsz / side
+    (found,) = blobs.detect([paper])
+    assert found.windows == 1 + len(det.tiles(side, side, blobs.imgsz))  # tiled for the size the model saw
+    (filled,) = Detector("ink-blobs", max_gain=math.inf, backend=InkBlobs()).detect([paper])
+    assert filled.windows == 1
 
 
 def test_json_csv_and_terminal_line_of_a_known_page(blobs, tmp_path, capsys):

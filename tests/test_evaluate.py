@@ -1,6 +1,7 @@
 """evaluate.py end to end: an oracle that sees the truth through the pixels, and a real model against ultralytics."""
 
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -164,8 +165,9 @@ def assert_agrees_with_ultralytics_val(model, data, imgsz, folder, monkeypatch) 
         theirs = YOLO(str(model)).val(data=str(data), workers=0, device="cpu", **options).box
         theirs = {"map50": theirs.map50, "map50_95": theirs.map}
     else:
-        predictor = evaluate.DetectorPredictor(Detector("stand-in", imgsz, conf=0.001, iou=0.7, batch=4, backend=model),
-                                               tile=False)
+        detector = Detector("stand-in", imgsz, conf=0.001, iou=0.7, batch=4, max_gain=math.inf,  # fills the input
+                            backend=model)  # as ultralytics does, whatever the image's size
+        predictor = evaluate.DetectorPredictor(detector, tile=False)
         ours = evaluate.run(data=data, split="val", batch=4, project=folder, name="ours", verbose=False,
                             predictor=predictor)["rotations"]["0"]
         validator = DetectionValidator(args=dict(data=str(data), workers=0, device="cpu", **options))
