@@ -1,10 +1,11 @@
 """Close-ups: small images filled by one number or a few digits, as a phone photo of a meter, a cheque amount or a
 sticky note, or a crop of an amount field (150 x 50 pixels, say).
 
-They are written at their own small size and shape, not placed on a square page: ultralytics' loader and
-detect.py both letterbox an image (its long side scaled to the model's input, the rest padded grey), so a close-up
-reaches the model as a user's crop will: enlarged from its few pixels, with grey bars beside it. Drawn on a
-letterboxed page instead, it would be sharp where a real crop is blurred by the enlarging.
+They are written at their own small size and shape, not placed on a square page: ultralytics' loader letterboxes
+an image (its long side scaled to the model's input, the rest padded grey), and detect.py too, enlarging it at most
+1.5x (digitdet.detector.MAX_GAIN), so a close-up reaches the model as a user's crop will: enlarged from its few
+pixels, with grey bars beside it. Drawn on a letterboxed page instead, it would be sharp where a real crop is
+blurred by the enlarging.
 """
 
 from __future__ import annotations
