@@ -1,8 +1,8 @@
 """The shipped model (weights/best.pt) on the committed example page: a regression test of the real model.
 
 examples/page.jpg was made by the page builder from held-out sources (MNIST test digits, never trained on, and a
-seven-segment meter): 22 digits in 8 numbers; examples/page.json is its sidecar, the numbers as written. A retrained
-model must still read them all, as README's first example shows.
+phone number printed in Andika, a typeface training never shows): 23 digits in 7 numbers; examples/page.json is its
+sidecar, the numbers as written. A retrained model must still read them all, as README's first example shows.
 """
 
 import json
