@@ -122,6 +122,11 @@ class Letterbox:
     pad_y: int
 
 
+def input_gain(width: int, height: int, size: int, max_gain: float = math.inf) -> float:
+    """Input pixels per image pixel when an image is letterboxed into size x size, enlarged at most `max_gain`."""
+    return min(size / max(width, height), max_gain)
+
+
 def letterbox(image: np.ndarray, size: int, max_gain: float = math.inf) -> tuple[np.ndarray, Letterbox]:
     """Resize keeping the aspect ratio, enlarging at most `max_gain` times, and pad to size x size, centred, as
     ultralytics' LetterBox.
@@ -129,7 +134,7 @@ def letterbox(image: np.ndarray, size: int, max_gain: float = math.inf) -> tuple
     Shrinking uses INTER_AREA, which keeps thin pen strokes that INTER_LINEAR would skip over.
     """
     height, width = image.shape[:2]
-    ratio = min(size / height, size / width, max_gain)
+    ratio = input_gain(width, height, size, max_gain)
     new_w, new_h = max(round(width * ratio), 1), max(round(height * ratio), 1)
     if (new_w, new_h) != (width, height):
         image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR)
@@ -421,7 +426,7 @@ class Detector:
             return []
         boxes, scores, _ = runs[0]
         height, width = image.shape[:2]
-        if not small_digits(boxes, scores, min(self.imgsz / max(width, height), self.max_gain)):
+        if not small_digits(boxes, scores, input_gain(width, height, self.imgsz, self.max_gain)):
             return []
         return tiles(width, height, self.imgsz, tile_size)
 

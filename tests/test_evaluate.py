@@ -165,8 +165,8 @@ def assert_agrees_with_ultralytics_val(model, data, imgsz, folder, monkeypatch) 
         theirs = YOLO(str(model)).val(data=str(data), workers=0, device="cpu", **options).box
         theirs = {"map50": theirs.map50, "map50_95": theirs.map}
     else:
-        detector = Detector("stand-in", imgsz, conf=0.001, iou=0.7, batch=4, max_gain=math.inf,  # fills the input
-                            backend=model)  # as ultralytics does, whatever the image's size
+        # max_gain=inf: every image fills the input, as ultralytics letterboxes it, whatever its size
+        detector = Detector("stand-in", imgsz, conf=0.001, iou=0.7, batch=4, max_gain=math.inf, backend=model)
         predictor = evaluate.DetectorPredictor(detector, tile=False)
         ours = evaluate.run(data=data, split="val", batch=4, project=folder, name="ours", verbose=False,
                             predictor=predictor)["rotations"]["0"]
