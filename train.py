@@ -29,7 +29,8 @@ What happens:
      PR/F1 curves, confusion matrices); an existing name gets a number appended (digits2, digits3, ...).
      Its trainer (digitdet/trainer.py) trains in bf16 on a CPU with native bf16 (--precision), picks the fastest
      thread count each epoch, validates on the first --val-images val images until best.pt's final validation,
-     and with --epoch-images makes epochs of N images drawn anew each epoch.
+     with --epoch-images makes epochs of N images drawn anew each epoch, and enlarges a training image smaller
+     than --imgsz at most --max-gain times (1.5), as detect.py does, instead of to fill --imgsz.
   5. --export copies best.pt to weights/best.pt with weights/best.json: where it came from and how well it did.
 
 Without --weights and without weights/yolov8n.pt the model is built from yolov8n.yaml and trains from scratch
@@ -59,7 +60,7 @@ import yaml
 from digitdet import cli, runtime  # digitdet first: it sets ultralytics up offline
 from digitdet.atomic import replaced
 from digitdet.datasets import prepare_data
-from digitdet.detector import ModelError
+from digitdet.detector import MAX_GAIN, ModelError
 from digitdet.orientation import is_joint
 from digitdet.precision import PRECISIONS
 from digitdet.trainer import VAL_IMAGES, Trainer
@@ -170,7 +171,7 @@ def run(data: str | Path = DEFAULT_DATA, weights: str | Path | None = None, epoc
         resume: bool = False, name: str = "digits", project: str | Path = ROOT / "runs",
         export: bool | str | Path = False, allow_other_classes: bool = False, orientation: bool | None = None,
         precision: str = "auto", epoch_images: int | None = None, val_images: int | None = VAL_IMAGES,
-        **overrides) -> Path:
+        max_gain: float = MAX_GAIN, **overrides) -> Path:
     """Train (or fine-tune) yolov8n on a digit dataset and return the run folder.
 
     Args:
@@ -195,10 +196,13 @@ def run(data: str | Path = DEFAULT_DATA, weights: str | Path | None = None, epoc
             checkpoints and the --time schedule every few minutes); None: every image, every epoch.
         val_images: validate on the first N val images during training (None: all); best.pt's final
             validation uses them all.
+        max_gain: enlarge a training image smaller than imgsz at most this many times, as detect.py does
+            (math.inf: to fill imgsz, as ultralytics does).
         overrides: further ultralytics train arguments (e.g. lr0=0.002, patience=20, plots=False).
     """
     project, started = runtime.project_path(project), time.time()
-    trainer = functools.partial(Trainer, precision=precision, epoch_images=epoch_images, val_images=val_images)
+    trainer = functools.partial(Trainer, precision=precision, epoch_images=epoch_images, val_images=val_images,
+                                max_gain=max_gain)
     if resume:  # the run's own trainer options (its trainer.yaml) win over these
         model = resume_model(project / name)
         changes = {"device": device, "time": overrides.get("time")}  # what ultralytics lets a resumed run change
@@ -236,6 +240,9 @@ def parse_opt(argv: list[str] | None = None) -> argparse.Namespace:
                              "checkpoints and --time come every few minutes (default: all images)")
     parser.add_argument("--val-images", type=int, default=VAL_IMAGES, metavar="N",
                         help="validate on the first N val images during training; 0: all (default: %(default)s)")
+    parser.add_argument("--max-gain", type=float, default=MAX_GAIN, metavar="X",
+                        help="enlarge a training image smaller than --imgsz at most X times, as detect.py does; "
+                             "inf: to fill --imgsz, as ultralytics does (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=8,
                         help="dataloader workers on a GPU; the CPU loads in-process (default: %(default)s)")
     parser.add_argument("--device", help="cpu, 0, or 0,1,2,3 (default: first GPU if any, else cpu)")

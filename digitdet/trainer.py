@@ -14,6 +14,10 @@ What changes against the plain trainer (everything else is ultralytics' own code
     every few minutes instead of once per full pass.
   - val_images: validation during training on a fixed subset of the val split (its first N images, ultralytics'
     own `fraction`); the final validation of best.pt uses the whole split.
+  - max_gain: a training image smaller than imgsz is enlarged at most max_gain times, as detect.py enlarges it
+    (digitdet.detector.MAX_GAIN), not to fill imgsz as ultralytics' loader does: the campaign's close-ups (15% of
+    its training pages, 128 to 636 pixels long) were trained at 3.3 times their size (median; up to 7.5) and seen
+    at 1.5 by detect.py. Validation loads as ultralytics does, so that its figures stay ultralytics' own.
   - validation batches of one image on the CPU: ultralytics' NMS gives up on a batch after 2 s + 0.05 s per image,
     and at its conf 0.001 a CPU needs about 0.2 s per page, so its batches of 2 x batch lost most detections (the
     shipped model: val mAP50 0.215 in batches of 32, 0.425 of 4, 0.429 of 1, on the same 200 pages).
@@ -22,9 +26,11 @@ The options a run was started with are kept in its folder (trainer.yaml), so tha
 
 from __future__ import annotations
 
+import math
 import os
 from time import perf_counter
 
+import cv2
 import torch
 import yaml
 from ultralytics.data.utils import get_split_fraction
@@ -32,6 +38,7 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER
 from ultralytics.utils.torch_utils import unwrap_model
 
+from digitdet.detector import input_gain
 from digitdet.precision import native_bf16, resolve_precision
 
 VAL_IMAGES = 200  # default validation subset during training: enough boxes for a steady mAP50, a minute on a CPU
@@ -135,6 +142,26 @@ class Fp32Loss:
             self.loss.update()
 
 
+class CappedGain:
+    """A dataset's load_image whose images end up enlarged at most `max_gain` times (see the module's docstring).
+
+    ultralytics' loader has already enlarged the image to fill imgsz (and may keep it so in its buffer); shrinking
+    it back by area averaging costs a resize per load of a small image, where re-reading it would bypass the
+    loader's caches.
+    """
+
+    def __init__(self, load_image, imgsz: int, max_gain: float):
+        self.load_image, self.imgsz, self.max_gain = load_image, imgsz, max_gain
+
+    def __call__(self, index: int, *args, **kwargs):
+        image, (height, width), resized = self.load_image(index, *args, **kwargs)
+        gain = input_gain(width, height, self.imgsz, self.max_gain)
+        size = max(round(width * gain), 1), max(round(height * gain), 1)
+        if size[0] < resized[1]:
+            image = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
+        return image, (height, width), image.shape[:2]
+
+
 class Trainer(DetectionTrainer):
     """DetectionTrainer with CPU bf16, the fastest thread count, short epochs and a val subset (see the module's
     docstring). Give it to ultralytics as `YOLO(...).train(trainer=functools.partial(Trainer, precision=...), ...)`.
@@ -142,18 +169,18 @@ class Trainer(DetectionTrainer):
 
     def __init__(self, cfg=DEFAULT_CFG, overrides: dict | None = None, _callbacks: dict | None = None,
                  precision: str = "auto", epoch_images: int | None = None, val_images: int | None = VAL_IMAGES,
-                 threads: int | None = None):
+                 threads: int | None = None, max_gain: float = math.inf):
         overrides = dict(overrides or {})
         if val_images and not overrides.get("resume") and isinstance(overrides.get("fraction", 1.0), (int, float)):
             overrides["fraction"] = [overrides.get("fraction", 1.0), val_images]  # [train, val] in ultralytics
         super().__init__(cfg, overrides, _callbacks)
-        options = {"precision": precision, "epoch_images": epoch_images, "threads": threads}
+        options = {"precision": precision, "epoch_images": epoch_images, "threads": threads, "max_gain": max_gain}
         record = self.save_dir / RECORD
-        if self.resume and record.is_file():  # a resumed run goes on as it started
-            options = yaml.safe_load(record.read_text())
+        if self.resume and record.is_file():  # a resumed run goes on as it started (runs before max_gain: none)
+            options = {"max_gain": math.inf, **yaml.safe_load(record.read_text())}
         else:
             record.write_text(yaml.safe_dump(options, sort_keys=False))
-        self.epoch_images = options["epoch_images"]
+        self.epoch_images, self.max_gain = options["epoch_images"], options["max_gain"]
         if self.epoch_images and self.world_size > 1:
             raise ValueError("epoch_images is for single-device training (DDP shards the data itself)")
         self.precision = resolve_precision(options["precision"], self.device)
@@ -167,8 +194,9 @@ class Trainer(DetectionTrainer):
                 LOGGER.warning("bf16 on a CPU without avx512_bf16/amx_bf16 is emulated and much slower than fp32")
         elif self.precision != "auto":
             self.args.amp = "bf16" if self.precision == "bf16" else False
-        LOGGER.info(f"Trainer: {self.precision}, {self.epoch_images or 'all'} images per epoch, validation on "
-                    f"{get_split_fraction(self.args.fraction, 'val')} of the val images")
+        enlarged = f"training images enlarged at most {self.max_gain:g}x, " if self.max_gain < math.inf else ""
+        LOGGER.info(f"Trainer: {self.precision}, {self.epoch_images or 'all'} images per epoch, {enlarged}validation "
+                    f"on {get_split_fraction(self.args.fraction, 'val')} of the val images")
 
     def _setup_train(self):
         super()._setup_train()
@@ -185,6 +213,12 @@ class Trainer(DetectionTrainer):
         batch = super().preprocess_batch(batch)
         self.batch_pixels = batch["img"].numel()  # after multi_scale's resize: the thread trials' measure
         return batch
+
+    def build_dataset(self, img_path: str, mode: str = "train", batch: int | None = None):
+        dataset = super().build_dataset(img_path, mode, batch)
+        if mode == "train" and self.max_gain < math.inf:
+            dataset.load_image = CappedGain(dataset.load_image, dataset.imgsz, self.max_gain)
+        return dataset
 
     def get_dataloader(self, dataset_path: str, batch_size: int = 16, rank: int = 0, mode: str = "train"):
         if mode == "val" and self.device.type == "cpu":

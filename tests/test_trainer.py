@@ -1,8 +1,11 @@
-"""digitdet.trainer: CPU precision choice, bf16 training with fp32 checkpoints, fp32 as before, short epochs, resume."""
+"""digitdet.trainer: CPU precision choice, bf16 training with fp32 checkpoints, fp32 as before, short epochs, the
+enlarging cap, resume."""
 
 import functools
+import math
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 import torch
 from ultralytics import YOLO
@@ -17,7 +20,7 @@ import train
 from digitdet import datasets
 from digitdet import precision as precisions
 from digitdet import trainer as trainers
-from digitdet.detector import DEFAULT_WEIGHTS, Detector
+from digitdet.detector import DEFAULT_WEIGHTS, MAX_GAIN, Detector
 from digitdet.trainer import EpochDraw, Trainer
 
 IMGSZ, BATCH = 64, 4
@@ -43,12 +46,14 @@ def thread_count():
 
 
 def fit(trainer, data, project, callbacks=(), **options):
-    """A tiny run from yolov8n.yaml: ultralytics' own train() with the given trainer class."""
+    """A tiny run from yolov8n.yaml: ultralytics' own train() with the given trainer class, on a linked copy of the
+    data (ultralytics writes label caches beside the labels, and the session's tiny_pages must stay as built)."""
+    data = datasets.prepare_data(data, rotate=False)
     model = YOLO("yolov8n.yaml")
     for event, callback in callbacks:
         model.add_callback(event, callback)
-    model.train(trainer=trainer, data=str(data), imgsz=IMGSZ, batch=BATCH, device="cpu", plots=False, fliplr=0.0,
-                project=str(project), exist_ok=True, **{"epochs": 1, "name": "run", **options})
+    model.train(trainer=trainer, data=str(data), batch=BATCH, device="cpu", plots=False, fliplr=0.0,
+                project=str(project), exist_ok=True, **{"epochs": 1, "name": "run", "imgsz": IMGSZ, **options})
     return model
 
 
@@ -90,9 +95,10 @@ def test_an_unknown_precision_is_refused():
 
 def test_command_line_trainer_options():
     opt = train.parse_opt([])
-    assert (opt.precision, opt.epoch_images, opt.val_images) == ("auto", None, trainers.VAL_IMAGES)
-    opt = train.parse_opt(["--precision", "bf16", "--epoch-images", "2000", "--val-images", "0"])
-    assert (opt.precision, opt.epoch_images, opt.val_images) == ("bf16", 2000, 0)
+    assert (opt.precision, opt.epoch_images, opt.val_images, opt.max_gain) == ("auto", None, trainers.VAL_IMAGES,
+                                                                               MAX_GAIN)
+    opt = train.parse_opt(["--precision", "bf16", "--epoch-images", "2000", "--val-images", "0", "--max-gain", "inf"])
+    assert (opt.precision, opt.epoch_images, opt.val_images, opt.max_gain) == ("bf16", 2000, 0, math.inf)
 
 
 @pytest.mark.slow
@@ -130,7 +136,7 @@ def test_bf16_trains_in_bf16_keeps_fp32_state_and_saves_an_fp32_runs_checkpoint(
 def test_bf16_losses_are_computed_in_fp32(tiny_pages):
     model = YOLO(str(SHIPPED)).model.float().train()  # a trained model: its boxes are near the truth
     model.args = get_cfg()
-    data = check_det_dataset(str(tiny_pages))
+    data = check_det_dataset(str(datasets.prepare_data(tiny_pages, rotate=False)))  # label caches go in the copy
     pages = build_yolo_dataset(get_cfg(overrides={"imgsz": 320, "mosaic": 0.0, "fliplr": 0.0}), data["val"], 2, data)
     batch = pages.collate_fn([pages[0], pages[1]])
     batch["img"] = batch["img"].float() / 255
@@ -233,20 +239,46 @@ def test_epoch_images_make_short_epochs_and_validation_uses_the_subset(tiny_page
 
 
 @pytest.mark.slow
+def test_training_enlarges_small_images_at_most_max_gain_and_validation_as_ultralytics(tiny_pages, tmp_path):
+    """tiny_pages are 320 x 320: at imgsz 640 ultralytics' loader enlarges them 2x; with max_gain 1.5 the training
+    pages are 480 x 480 on the 640 canvas, their digits 1.5x as large as in the file (as detect.py shows them)."""
+    datasets = []
+
+    def look(trainer):
+        datasets.extend([trainer.train_loader.dataset, trainer.test_loader.dataset])
+        raise Stop
+
+    with pytest.raises(Stop):
+        fit(functools.partial(Trainer, max_gain=1.5), tiny_pages, tmp_path, [("on_pretrain_routine_end", look)],
+            imgsz=640, mosaic=0.0, scale=0.0, translate=0.0)
+    training, validation = datasets
+    assert training.load_image(0)[1:] == ((320, 320), (480, 480))
+    assert validation.load_image(0)[1:] == ((320, 320), (640, 640))  # validation stays ultralytics' own
+    sample = training[0]  # through ultralytics' augmentation with no random scale or shift: centred, at 1.5x
+    assert tuple(sample["img"].shape[1:]) == (640, 640)
+    source, boxes = training.labels[0]["bboxes"], sample["bboxes"].numpy()  # xywh of the 320 page, of the canvas
+    assert len(boxes) == len(source) > 0
+    np.testing.assert_allclose(boxes[:, 2:] * 640, source[:, 2:] * 320 * 1.5, atol=1)
+    np.testing.assert_allclose((boxes[:, :2] - 0.5) * 640, (source[:, :2] - 0.5) * 320 * 1.5, atol=1)
+
+
+@pytest.mark.slow
 def test_resume_goes_on_with_the_runs_own_trainer_options(tiny_pages, tmp_path, monkeypatch):
     def interrupt(trainer):
         raise Stop
 
     options = dict(data=tiny_pages, weights="yolov8n.yaml", epochs=2, imgsz=IMGSZ, batch=BATCH, workers=0,
-                   project=tmp_path / "runs", name="cut", rotate=False, plots=False, epoch_images=BATCH)
+                   project=tmp_path / "runs", name="cut", rotate=False, plots=False, epoch_images=BATCH, max_gain=2.0)
     with monkeypatch.context() as patch:  # the run stops right after saving its first epoch
         patch.setitem(callbacks.default_callbacks, "on_model_save", [interrupt])
         with pytest.raises(Stop):
             train.run(**options)
     resumed = []
     monkeypatch.setattr(Trainer, "final_eval", lambda trainer: resumed.append(
-        (trainer.start_epoch, trainer.epoch_images, trainer.draw.draws, len(trainer.train_loader), trainer.args.time)))
-    run_dir = train.run(resume=True, name="cut", project=tmp_path / "runs", workers=0, epoch_images=None,
+        (trainer.start_epoch, trainer.epoch_images, trainer.max_gain, trainer.draw.draws, len(trainer.train_loader),
+         trainer.args.time)))
+    run_dir = train.run(resume=True, name="cut", project=tmp_path / "runs", workers=0, epoch_images=None, max_gain=1.0,
                         time=1e-5)  # a new time: the schedule is refitted and the run ends after this epoch
-    assert resumed == [(1, BATCH, 2, 1, 1e-5)]  # epoch 2, drawn as the second draw, with the run's 4 images per epoch
+    # epoch 2, drawn as the second draw, with the run's 4 images per epoch and its max_gain
+    assert resumed == [(1, BATCH, 2.0, 2, 1, 1e-5)]
     assert len((run_dir / "results.csv").read_text().splitlines()) == 1 + 2
