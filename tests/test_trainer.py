@@ -137,7 +137,7 @@ def test_bf16_losses_are_computed_in_fp32(tiny_pages):
     model = YOLO(str(SHIPPED)).model.float().train()  # a trained model: its boxes are near the truth
     model.args = get_cfg()
     data = check_det_dataset(str(datasets.prepare_data(tiny_pages, rotate=False)))  # label caches go in the copy
-    pages = build_yolo_dataset(get_cfg(overrides={"imgsz": 320, "mosaic": 0.0, "fliplr": 0.0}), data["val"], 2, data)
+    pages = build_yolo_dataset(get_cfg(overrides={"imgsz": 320}), data["val"], 2, data, mode="val")  # not augmented
     batch = pages.collate_fn([pages[0], pages[1]])
     batch["img"] = batch["img"].float() / 255
 
