@@ -242,16 +242,16 @@ def test_epoch_images_make_short_epochs_and_validation_uses_the_subset(tiny_page
 def test_training_enlarges_small_images_at_most_max_gain_and_validation_as_ultralytics(tiny_pages, tmp_path):
     """tiny_pages are 320 x 320: at imgsz 640 ultralytics' loader enlarges them 2x; with max_gain 1.5 the training
     pages are 480 x 480 on the 640 canvas, their digits 1.5x as large as in the file (as detect.py shows them)."""
-    datasets = []
+    loaded = []
 
     def look(trainer):
-        datasets.extend([trainer.train_loader.dataset, trainer.test_loader.dataset])
+        loaded.extend([trainer.train_loader.dataset, trainer.test_loader.dataset])
         raise Stop
 
     with pytest.raises(Stop):
         fit(functools.partial(Trainer, max_gain=1.5), tiny_pages, tmp_path, [("on_pretrain_routine_end", look)],
             imgsz=640, mosaic=0.0, scale=0.0, translate=0.0)
-    training, validation = datasets
+    training, validation = loaded
     assert training.load_image(0)[1:] == ((320, 320), (480, 480))
     assert validation.load_image(0)[1:] == ((320, 320), (640, 640))  # validation stays ultralytics' own
     sample = training[0]  # through ultralytics' augmentation with no random scale or shift: centred, at 1.5x
