@@ -127,6 +127,12 @@ def input_gain(width: int, height: int, size: int, max_gain: float = math.inf) -
     return min(size / max(width, height), max_gain)
 
 
+def input_size(width: int, height: int, size: int, max_gain: float = math.inf) -> tuple[int, int]:
+    """The image's width and height in the input when letterboxed into size x size, enlarged at most `max_gain`."""
+    gain = input_gain(width, height, size, max_gain)
+    return max(round(width * gain), 1), max(round(height * gain), 1)
+
+
 def letterbox(image: np.ndarray, size: int, max_gain: float = math.inf) -> tuple[np.ndarray, Letterbox]:
     """Resize keeping the aspect ratio, enlarging at most `max_gain` times, and pad to size x size, centred, as
     ultralytics' LetterBox.
@@ -135,7 +141,7 @@ def letterbox(image: np.ndarray, size: int, max_gain: float = math.inf) -> tuple
     """
     height, width = image.shape[:2]
     ratio = input_gain(width, height, size, max_gain)
-    new_w, new_h = max(round(width * ratio), 1), max(round(height * ratio), 1)
+    new_w, new_h = input_size(width, height, size, max_gain)
     if (new_w, new_h) != (width, height):
         image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR)
     dw, dh = (size - new_w) / 2, (size - new_h) / 2

@@ -16,7 +16,7 @@ What changes against the plain trainer (everything else is ultralytics' own code
     own `fraction`); the final validation of best.pt uses the whole split.
   - max_gain: a training image smaller than imgsz is enlarged at most max_gain times, as detect.py enlarges it
     (digitdet.detector.MAX_GAIN), not to fill imgsz as ultralytics' loader does: the campaign's close-ups (15% of
-    its training pages, 128 to 636 pixels long) were trained at 3.3 times their size (median; up to 7.5) and seen
+    its training pages, under 640 pixels long) were trained at 3.3 times their size (median; up to 7.5) and seen
     at 1.5 by detect.py. Validation loads as ultralytics does, so that its figures stay ultralytics' own.
   - validation batches of one image on the CPU: ultralytics' NMS gives up on a batch after 2 s + 0.05 s per image,
     and at its conf 0.001 a CPU needs about 0.2 s per page, so its batches of 2 x batch lost most detections (the
@@ -38,7 +38,7 @@ from ultralytics.models.yolo.detect import DetectionTrainer
 from ultralytics.utils import DEFAULT_CFG, LOGGER
 from ultralytics.utils.torch_utils import unwrap_model
 
-from digitdet.detector import input_gain
+from digitdet.detector import input_size
 from digitdet.precision import native_bf16, resolve_precision
 
 VAL_IMAGES = 200  # default validation subset during training: enough boxes for a steady mAP50, a minute on a CPU
@@ -155,8 +155,7 @@ class CappedGain:
 
     def __call__(self, index: int, *args, **kwargs):
         image, (height, width), resized = self.load_image(index, *args, **kwargs)
-        gain = input_gain(width, height, self.imgsz, self.max_gain)
-        size = max(round(width * gain), 1), max(round(height * gain), 1)
+        size = input_size(width, height, self.imgsz, self.max_gain)  # (width, height), as detect.py letterboxes it
         if size[0] < resized[1]:
             image = cv2.resize(image, size, interpolation=cv2.INTER_AREA).reshape(size[1], size[0], -1)
         return image, (height, width), image.shape[:2]
