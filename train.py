@@ -49,6 +49,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import argparse
 import functools
 import json
+import math
 import shlex
 import shutil
 import sys
@@ -141,6 +142,7 @@ def provenance(model: YOLO, started: float, results) -> dict:
         "batch": args.batch,
         "device": str(model.trainer.device),
         "precision": model.trainer.precision,
+        "max_gain": model.trainer.max_gain if math.isfinite(model.trainer.max_gain) else None,  # None: fill imgsz
         "names": list(model.names.values()),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": round(time.time() - started, 1),

@@ -212,6 +212,7 @@ def test_continue_from_saved_weights_on_rotated_pages_and_export(tiny_model, tin
     provenance = json.loads((tmp_path / "shipped" / "best.json").read_text())
     assert provenance["data"] == str(tiny_pages) and provenance["run"] == str(run_dir) and provenance["rotate"]
     assert (provenance["epochs"], provenance["imgsz"], provenance["device"]) == (1, 128, "cpu")
+    assert provenance["max_gain"] == train.MAX_GAIN
     assert {"metrics/mAP50(B)", "metrics/mAP50-95(B)"} <= provenance["metrics"].keys()
 
 
