@@ -142,7 +142,8 @@ def provenance(model: YOLO, started: float, results) -> dict:
         "batch": args.batch,
         "device": str(model.trainer.device),
         "precision": model.trainer.precision,
-        "max_gain": model.trainer.max_gain if math.isfinite(model.trainer.max_gain) else None,  # None: fill imgsz
+        # None: ultralytics fills imgsz (--max-gain inf)
+        "max_gain": model.trainer.max_gain if math.isfinite(model.trainer.max_gain) else None,
         "names": list(model.names.values()),
         "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "duration_s": round(time.time() - started, 1),
