@@ -140,10 +140,10 @@ def letterbox(image: np.ndarray, size: int, max_gain: float = math.inf) -> tuple
     Shrinking uses INTER_AREA, which keeps thin pen strokes that INTER_LINEAR would skip over.
     """
     height, width = image.shape[:2]
-    ratio = input_gain(width, height, size, max_gain)
     new_w, new_h = input_size(width, height, size, max_gain)
     if (new_w, new_h) != (width, height):
-        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if ratio < 1 else cv2.INTER_LINEAR)
+        shrunk = new_w * new_h < width * height
+        image = cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_AREA if shrunk else cv2.INTER_LINEAR)
     dw, dh = (size - new_w) / 2, (size - new_h) / 2
     left, top = round(dw - 0.1), round(dh - 0.1)
     image = cv2.copyMakeBorder(image, top, size - new_h - top, left, size - new_w - left, cv2.BORDER_CONSTANT,
